@@ -1,0 +1,1 @@
+"""HTTP layer: app factory, dependencies, the one error mapping, idempotency."""

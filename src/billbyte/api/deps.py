@@ -1,0 +1,45 @@
+"""FastAPI dependencies: the runtime, a Unit of Work per request, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from billbyte.db.uow import UnitOfWork
+from billbyte.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from billbyte.runtime import Runtime
+from billbyte.tenancy.auth import AuthSubject, authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="An MSP API key: `bb_<prefix>_<secret>`.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_uow(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[UnitOfWork]:
+    with runtime.uow() as uow:
+        yield uow
+
+
+def get_subject(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AuthSubject:
+    # Authentication commits on its own so that last_used_at is kept even for reads.
+    with runtime.uow() as uow:
+        subject = authenticate(uow.session, credentials.credentials if credentials else None)
+        uow.commit()
+    return subject
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+Subject = Annotated[AuthSubject, Depends(get_subject)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+Cursor = Annotated[str | None, Query(description="Cursor from the previous page.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
+DEFAULT_PAGE = DEFAULT_LIMIT

@@ -1,0 +1,52 @@
+"""Recording happens inside the caller's transaction: an action and its audit entry commit
+together or not at all."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billbyte.audit.models import AuditEvent
+from billbyte.kit.pagination import Page, paginate
+
+if TYPE_CHECKING:
+    from billbyte.tenancy.auth import AuthSubject
+
+
+def record(
+    session: Session,
+    subject: AuthSubject,
+    action: str,
+    target_type: str,
+    target_id: str,
+    *,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> AuditEvent:
+    event = AuditEvent(
+        msp_id=subject.msp_id,
+        actor=subject.actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        before=before,
+        after=after,
+    )
+    session.add(event)
+    return event
+
+
+def list_events(
+    session: Session,
+    subject: AuthSubject,
+    *,
+    target_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[AuditEvent]:
+    stmt = select(AuditEvent).where(AuditEvent.msp_id == subject.msp_id)
+    if target_id:
+        stmt = stmt.where(AuditEvent.target_id == target_id)
+    return paginate(session, stmt, AuditEvent.id, cursor, limit)

@@ -1,0 +1,229 @@
+"""The ``billbyte`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from billbyte.db.migrate import DatabaseBehind, ensure_schema, upgrade
+from billbyte.kit.errors import BillByteError
+from billbyte.runtime import Runtime, build_runtime
+from billbyte.settings import get_settings
+from billbyte.tenancy import service as tenancy
+from billbyte.tenancy.auth import AuthSubject
+from billbyte.tenancy.roles import Role
+
+app = typer.Typer(
+    help="BillByte: usage billing for cloud resellers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+msp_app = typer.Typer(help="Manage MSP tenants (platform operator).", no_args_is_help=True)
+key_app = typer.Typer(help="Manage an MSP's API keys.", no_args_is_help=True)
+msp_app.add_typer(key_app, name="api-key")
+app.add_typer(msp_app, name="msp")
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def runtime_ready(migrate_empty: bool = True) -> Iterator[Runtime]:
+    """A runtime whose database schema is current; domain errors become one-line messages."""
+    try:
+        runtime = build_runtime()
+        if migrate_empty:
+            ensure_schema(runtime.engine)
+        yield runtime
+    except DatabaseBehind as exc:
+        fail(str(exc))
+    except BillByteError as exc:
+        fail(exc.detail)
+    except OperationalError as exc:
+        fail(f"cannot use the database ({runtime_url()}): {exc.orig}")
+
+
+def runtime_url() -> str:
+    url = get_settings().effective_database_url
+    return url.split("@")[-1] if "@" in url else url
+
+
+def cli_subject(msp_id: str) -> AuthSubject:
+    return AuthSubject(msp_id=msp_id, actor="cli", role=Role.ADMIN)
+
+
+def emit(as_json: bool, payload: dict[str, Any], human: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    else:
+        human()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (Alembic) up to this version's schema."""
+    runtime = build_runtime()
+    upgrade(runtime.engine)
+    typer.echo(f"database migrated ({runtime.engine.dialect.name})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+) -> None:
+    """Run the API server on the configured database."""
+    import uvicorn
+
+    from billbyte.api.app import create_app
+
+    with runtime_ready() as runtime:
+        logging.basicConfig(
+            level=runtime.settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        uvicorn.run(
+            create_app(runtime),
+            host=host or runtime.settings.host,
+            port=port or runtime.settings.port,
+            log_level=runtime.settings.log_level.lower(),
+        )
+
+
+@msp_app.command("create")
+def msp_create(
+    name: Annotated[str, typer.Option(help="The MSP's name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create an MSP tenant and its first admin API key (shown once)."""
+    with runtime_ready() as runtime, runtime.uow() as uow:
+        msp, issued = tenancy.create_msp(uow.session, name)
+        uow.commit()
+    emit(
+        as_json,
+        {"id": msp.id, "api_key": issued.secret},
+        lambda: typer.echo(f"MSP {msp.id} created.\nAdmin API key (shown once): {issued.secret}"),
+    )
+
+
+@msp_app.command("list")
+def msp_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List MSP tenants."""
+    with runtime_ready() as runtime, runtime.uow() as uow:
+        msps = tenancy.list_msps(uow.session)
+    rows = [{"id": m.id, "name": m.name} for m in msps]
+
+    def human() -> None:
+        for row in rows:
+            typer.echo(f"{row['id']}  {row['name']}")
+
+    emit(as_json, {"data": rows}, human)
+
+
+@key_app.command("create")
+def key_create(
+    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
+    role: Annotated[Role, typer.Option(help="admin, billing or helpdesk.")] = Role.ADMIN,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue an API key for an MSP (secret shown once)."""
+    with runtime_ready() as runtime, runtime.uow() as uow:
+        tenancy.get_msp(uow.session, msp)
+        issued = tenancy.issue_api_key(uow.session, cli_subject(msp), name=name, role=role.value)
+        uow.commit()
+    emit(
+        as_json,
+        {
+            "id": issued.key.id,
+            "prefix": issued.key.prefix,
+            "role": issued.key.role,
+            "api_key": issued.secret,
+        },
+        lambda: typer.echo(
+            f"API key {issued.key.id} ({issued.key.role}), shown once:\n{issued.secret}"
+        ),
+    )
+
+
+@key_app.command("revoke")
+def key_revoke(
+    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
+    key_id: Annotated[str, typer.Argument(help="The key's id (key_...).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Revoke an API key; requests with it get 401 from now on."""
+    with runtime_ready() as runtime, runtime.uow() as uow:
+        tenancy.get_msp(uow.session, msp)
+        key = tenancy.revoke_api_key(uow.session, cli_subject(msp), key_id)
+        uow.commit()
+    emit(
+        as_json,
+        {"id": key.id, "revoked_at": key.revoked_at},
+        lambda: typer.echo(f"API key {key.id} revoked."),
+    )
+
+
+@key_app.command("list")
+def key_list(
+    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List an MSP's API keys (prefixes only; secrets are never stored)."""
+    with runtime_ready() as runtime, runtime.uow() as uow:
+        tenancy.get_msp(uow.session, msp)
+        keys = tenancy.list_api_keys(uow.session, msp)
+    rows = [
+        {
+            "id": k.id,
+            "name": k.name,
+            "role": k.role,
+            "prefix": k.prefix,
+            "last_used_at": k.last_used_at,
+            "revoked_at": k.revoked_at,
+        }
+        for k in keys
+    ]
+
+    def human() -> None:
+        for r in rows:
+            state = "revoked" if r["revoked_at"] else "active"
+            typer.echo(f"{r['id']}  bb_{r['prefix']}_…  {r['role']:<8} {state:<8} {r['name']}")
+
+    emit(as_json, {"data": rows}, human)
+
+
+@app.command()
+def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Seed a demo MSP with partner accounts and customers (idempotent)."""
+    from billbyte.demo import seed
+
+    with runtime_ready() as runtime:
+        result = seed(runtime)
+    emit(
+        as_json,
+        result,
+        lambda: typer.echo(
+            f"Demo MSP {result['msp_id']} ready ({result['customers']} customers).\n"
+            f"Demo admin API key: {result['api_key']}"
+        ),
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

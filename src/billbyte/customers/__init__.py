@@ -1,0 +1,1 @@
+"""Customers of an MSP and the vendor accounts that map usage to them."""

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billbyte.db.base import Base, JSONType, Money, UTCDateTime
+from billbyte.kit.clock import utcnow
+from billbyte.kit.ids import new_id
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("msp_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("cus"))
+    msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"), index=True)
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    locale: Mapped[str] = mapped_column(String(20), default="en")
+    billing_cycle: Mapped[str] = mapped_column(String(20), default="monthly")
+    billing_anchor_day: Mapped[int] = mapped_column(Integer, default=1)
+    credit_limit: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    vendors: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    status: Mapped[str] = mapped_column(String(30), default="active")
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class VendorAccount(Base):
+    """A vendor-side identifier (AWS account, Azure subscription, GCP project, ...) that
+    belongs to one customer under one partner account."""
+
+    __tablename__ = "vendor_accounts"
+    __table_args__ = (UniqueConstraint("partner_account_id", "vendor_identifier"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("va"))
+    msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    partner_account_id: Mapped[str] = mapped_column(ForeignKey("partner_accounts.id"), index=True)
+    vendor_identifier: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from billbyte.kit.money import known_currencies
+from billbyte.kit.vendors import Vendor
+
+
+class BillingCycle(StrEnum):
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    ANNUAL = "annual"
+
+
+class CustomerStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENSION_REQUESTED = "suspension_requested"
+    SUSPENDED = "suspended"
+    PURGED = "purged"
+
+
+class VendorAccountKind(StrEnum):
+    AWS_ACCOUNT = "aws_account"
+    AZURE_SUBSCRIPTION = "azure_subscription"
+    AZURE_TENANT = "azure_tenant"
+    GCP_BILLING_SUBACCOUNT = "gcp_billing_subaccount"
+    GCP_PROJECT = "gcp_project"
+    MICROSOFT_TENANT = "microsoft_tenant"
+
+
+KINDS_BY_VENDOR: dict[Vendor, frozenset[VendorAccountKind]] = {
+    Vendor.AWS: frozenset({VendorAccountKind.AWS_ACCOUNT}),
+    Vendor.AZURE: frozenset({VendorAccountKind.AZURE_SUBSCRIPTION, VendorAccountKind.AZURE_TENANT}),
+    Vendor.GCP: frozenset(
+        {VendorAccountKind.GCP_BILLING_SUBACCOUNT, VendorAccountKind.GCP_PROJECT}
+    ),
+    Vendor.MICROSOFT365: frozenset({VendorAccountKind.MICROSOFT_TENANT}),
+}
+
+DEFAULT_KIND: dict[Vendor, VendorAccountKind] = {
+    Vendor.AWS: VendorAccountKind.AWS_ACCOUNT,
+    Vendor.AZURE: VendorAccountKind.AZURE_SUBSCRIPTION,
+    Vendor.GCP: VendorAccountKind.GCP_BILLING_SUBACCOUNT,
+    Vendor.MICROSOFT365: VendorAccountKind.MICROSOFT_TENANT,
+}
+
+
+def _check_currency(value: str) -> str:
+    code = value.strip().upper()
+    if code not in known_currencies():
+        raise ValueError(f"unknown currency {value!r}: expected an ISO 4217 code such as EUR")
+    return code
+
+
+def _check_country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if code not in Locale("en").territories or not code.isalpha() or len(code) != 2:
+        raise ValueError(f"unknown country {value!r}: expected an ISO 3166-1 alpha-2 code")
+    return code
+
+
+def _check_locale(value: str) -> str:
+    try:
+        return str(Locale.parse(value.replace("-", "_")))
+    except (UnknownLocaleError, ValueError):
+        raise ValueError(f"unknown locale {value!r}: expected e.g. en, de_DE, fr_CA") from None
+
+
+class CustomerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(
+        min_length=1, max_length=200, description="The MSP's own customer id; unique per MSP."
+    )
+    name: str = Field(min_length=1, max_length=200)
+    currency: str = Field(description="ISO 4217 code the customer is billed in.")
+    country: str | None = None
+    locale: str = "en"
+    billing_cycle: BillingCycle = BillingCycle.MONTHLY
+    billing_anchor_day: int = Field(default=1, ge=1, le=28)
+    credit_limit: Decimal | None = Field(default=None, ge=0)
+    vendors: list[Vendor] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _currency = field_validator("currency")(_check_currency)
+    _country = field_validator("country")(_check_country)
+    _locale = field_validator("locale")(_check_locale)
+
+
+class CustomerUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    currency: str | None = None
+    country: str | None = None
+    locale: str | None = None
+    billing_cycle: BillingCycle | None = None
+    billing_anchor_day: int | None = Field(default=None, ge=1, le=28)
+    credit_limit: Decimal | None = Field(default=None, ge=0)
+    vendors: list[Vendor] | None = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return None if value is None else _check_currency(value)
+
+    _country = field_validator("country")(_check_country)
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str | None) -> str | None:
+        return None if value is None else _check_locale(value)
+
+
+class CustomerOut(BaseModel):
+    id: str
+    object: str = "customer"
+    external_id: str
+    name: str
+    currency: str
+    country: str | None
+    locale: str
+    billing_cycle: BillingCycle
+    billing_anchor_day: int
+    credit_limit: Decimal | None
+    vendors: list[str]
+    status: CustomerStatus
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @field_serializer("credit_limit")
+    def _decimal(self, value: Decimal | None) -> str | None:
+        return None if value is None else format(value, "f")
+
+
+class VendorAccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    partner_account_id: str
+    vendor_identifier: str = Field(min_length=1, max_length=200)
+    kind: VendorAccountKind | None = Field(
+        default=None, description="Defaults to the vendor's main kind (e.g. aws_account)."
+    )
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class VendorAccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    object: str = "vendor_account"
+    customer_id: str
+    partner_account_id: str
+    vendor_identifier: str
+    kind: VendorAccountKind
+    display_name: str | None
+    created_at: datetime

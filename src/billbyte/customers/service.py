@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billbyte.audit.service import record
+from billbyte.customers.models import Customer, VendorAccount
+from billbyte.customers.schemas import (
+    DEFAULT_KIND,
+    KINDS_BY_VENDOR,
+    CustomerCreate,
+    CustomerOut,
+    CustomerUpdate,
+    VendorAccountCreate,
+)
+from billbyte.kit.errors import Conflict, InvalidInput, NotFound
+from billbyte.kit.pagination import Page, paginate
+from billbyte.kit.vendors import Vendor
+from billbyte.partners import service as partners
+from billbyte.tenancy.auth import AuthSubject
+
+
+def to_out(customer: Customer) -> CustomerOut:
+    return CustomerOut(
+        id=customer.id,
+        external_id=customer.external_id,
+        name=customer.name,
+        currency=customer.currency,
+        country=customer.country,
+        locale=customer.locale,
+        billing_cycle=customer.billing_cycle,
+        billing_anchor_day=customer.billing_anchor_day,
+        credit_limit=customer.credit_limit,
+        vendors=list(customer.vendors or []),
+        status=customer.status,
+        metadata=dict(customer.metadata_ or {}),
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+    )
+
+
+def _snapshot(customer: Customer) -> dict[str, Any]:
+    return to_out(customer).model_dump(mode="json", exclude={"object", "created_at", "updated_at"})
+
+
+def find_by_external_id(
+    session: Session, subject: AuthSubject, external_id: str
+) -> Customer | None:
+    return session.scalar(
+        select(Customer).where(
+            Customer.msp_id == subject.msp_id, Customer.external_id == external_id
+        )
+    )
+
+
+def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tuple[Customer, bool]:
+    """Create, or return the existing customer with this external id (created=False)."""
+    subject.require_write()
+    existing = find_by_external_id(session, subject, data.external_id)
+    if existing is not None:
+        return existing, False
+    customer = Customer(
+        msp_id=subject.msp_id,
+        external_id=data.external_id,
+        name=data.name,
+        currency=data.currency,
+        country=data.country,
+        locale=data.locale,
+        billing_cycle=data.billing_cycle.value,
+        billing_anchor_day=data.billing_anchor_day,
+        credit_limit=data.credit_limit,
+        vendors=sorted({v.value for v in data.vendors}),
+        metadata_=data.metadata,
+    )
+    try:
+        with session.begin_nested():
+            session.add(customer)
+            session.flush()
+    except IntegrityError:
+        # Lost a race with a concurrent create of the same external id: theirs wins.
+        existing = find_by_external_id(session, subject, data.external_id)
+        if existing is None:
+            raise
+        return existing, False
+    record(
+        session,
+        subject,
+        "customer.created",
+        "customer",
+        customer.id,
+        before=None,
+        after=_snapshot(customer),
+    )
+    return customer, True
+
+
+def get(session: Session, subject: AuthSubject, customer_id: str) -> Customer:
+    customer = session.scalar(
+        select(Customer).where(Customer.id == customer_id, Customer.msp_id == subject.msp_id)
+    )
+    if customer is None:
+        raise NotFound(f"No customer {customer_id!r}.", code="customer_not_found")
+    return customer
+
+
+def list_customers(
+    session: Session,
+    subject: AuthSubject,
+    *,
+    external_id: str | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[Customer]:
+    stmt = select(Customer).where(Customer.msp_id == subject.msp_id)
+    if external_id is not None:
+        stmt = stmt.where(Customer.external_id == external_id)
+    if status is not None:
+        stmt = stmt.where(Customer.status == status)
+    return paginate(session, stmt, Customer.id, cursor, limit)
+
+
+def update(
+    session: Session, subject: AuthSubject, customer_id: str, data: CustomerUpdate
+) -> Customer:
+    subject.require_write()
+    customer = get(session, subject, customer_id)
+    before = _snapshot(customer)
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is None and name not in ("credit_limit", "country"):
+            raise InvalidInput(f"{name} cannot be null.", field=name)
+        if name == "vendors":
+            value = sorted({Vendor(v).value for v in value})
+        if name == "metadata":
+            name = "metadata_"
+        setattr(customer, name, value)
+    session.flush()
+    after = _snapshot(customer)
+    if after != before:
+        record(
+            session,
+            subject,
+            "customer.updated",
+            "customer",
+            customer.id,
+            before=before,
+            after=after,
+        )
+    return customer
+
+
+def link_vendor_account(
+    session: Session, subject: AuthSubject, customer_id: str, data: VendorAccountCreate
+) -> VendorAccount:
+    subject.require_write()
+    customer = get(session, subject, customer_id)
+    partner = partners.get(session, subject, data.partner_account_id)
+    vendor = Vendor(partner.vendor)
+    allowed = KINDS_BY_VENDOR[vendor]
+    kind = data.kind or DEFAULT_KIND[vendor]
+    if kind not in allowed:
+        names = ", ".join(sorted(k.value for k in allowed))
+        raise InvalidInput(
+            f"A {vendor.value} partner account links {names}, not {kind}.",
+            code="wrong_vendor_account_kind",
+            field="kind",
+        )
+    identifier = data.vendor_identifier.strip()
+    taken = session.scalar(
+        select(VendorAccount).where(
+            VendorAccount.partner_account_id == partner.id,
+            VendorAccount.vendor_identifier == identifier,
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            f"{identifier!r} is already linked under this partner account"
+            + (
+                " to this customer."
+                if taken.customer_id == customer.id
+                else " to another customer."
+            ),
+            code="vendor_account_taken",
+        )
+    link = VendorAccount(
+        msp_id=subject.msp_id,
+        customer_id=customer.id,
+        partner_account_id=partner.id,
+        vendor_identifier=identifier,
+        kind=kind.value,
+        display_name=data.display_name,
+    )
+    try:
+        with session.begin_nested():
+            session.add(link)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"{identifier!r} is already linked under this partner account.",
+            code="vendor_account_taken",
+        ) from None
+    record(
+        session,
+        subject,
+        "vendor_account.linked",
+        "customer",
+        customer.id,
+        before=None,
+        after={
+            "vendor_account_id": link.id,
+            "partner_account_id": partner.id,
+            "vendor_identifier": identifier,
+            "kind": kind.value,
+        },
+    )
+    return link
+
+
+def list_vendor_accounts(
+    session: Session, subject: AuthSubject, customer_id: str
+) -> list[VendorAccount]:
+    customer = get(session, subject, customer_id)
+    return list(
+        session.scalars(
+            select(VendorAccount)
+            .where(VendorAccount.customer_id == customer.id, VendorAccount.msp_id == subject.msp_id)
+            .order_by(VendorAccount.id)
+        )
+    )
+
+
+def get_vendor_account(
+    session: Session, subject: AuthSubject, customer_id: str, link_id: str
+) -> VendorAccount:
+    customer = get(session, subject, customer_id)
+    link = session.scalar(
+        select(VendorAccount).where(
+            VendorAccount.id == link_id,
+            VendorAccount.customer_id == customer.id,
+            VendorAccount.msp_id == subject.msp_id,
+        )
+    )
+    if link is None:
+        raise NotFound(
+            f"No vendor account {link_id!r} on this customer.", code="vendor_account_not_found"
+        )
+    return link
+
+
+def unlink_vendor_account(
+    session: Session, subject: AuthSubject, customer_id: str, link_id: str
+) -> None:
+    subject.require_write()
+    link = get_vendor_account(session, subject, customer_id, link_id)
+    record(
+        session,
+        subject,
+        "vendor_account.unlinked",
+        "customer",
+        customer_id,
+        before={
+            "vendor_account_id": link.id,
+            "partner_account_id": link.partner_account_id,
+            "vendor_identifier": link.vendor_identifier,
+            "kind": link.kind,
+        },
+        after=None,
+    )
+    session.delete(link)

@@ -1,0 +1,1 @@
+"""``Idempotency-Key`` on every POST: same key + same body replays the first response."""

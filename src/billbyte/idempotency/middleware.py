@@ -1,0 +1,198 @@
+"""ASGI middleware: spools the request body (bounded memory), hashes it, and either runs
+the request once or replays the stored response."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from anyio import to_thread
+
+from billbyte.idempotency import service
+from billbyte.kit.errors import BillByteError
+from billbyte.runtime import Runtime
+from billbyte.tenancy.auth import authenticate
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_REPLAYED_HEADERS = ("content-type", "location")
+MAX_KEY_LENGTH = 255
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_problem(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps(
+        {
+            "type": f"https://billbyte.dev/problems/{code}",
+            "title": code.replace("_", " ").capitalize(),
+            "status": status,
+            "code": code,
+            "detail": detail,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    def _msp_for(self, token: str | None) -> str | None:
+        try:
+            with self.runtime.uow() as uow:
+                return authenticate(uow.session, token).msp_id
+        except BillByteError:
+            return None  # the endpoint itself answers 401
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
+        if scope["type"] != "http" or scope["method"] != "POST" or key is None:
+            await self.app(scope, receive, send)
+            return
+        if not key or len(key) > MAX_KEY_LENGTH:
+            await _send_problem(
+                send,
+                400,
+                "invalid_idempotency_key",
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
+            )
+            return
+        auth = _header(scope, b"authorization") or ""
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        msp_id = await to_thread.run_sync(self._msp_for, token)
+        if msp_id is None:
+            await self.app(scope, receive, send)
+            return
+
+        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+        query = scope.get("query_string", b"").decode()
+        digest = hashlib.sha256(f"{scope['method']} {scope['path']}?{query}\n".encode())
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                spool.close()
+                return
+            chunk = message.get("body", b"")
+            digest.update(chunk)
+            spool.write(chunk)
+            if not message.get("more_body", False):
+                break
+        spool.seek(0)
+
+        claim = await to_thread.run_sync(self._claim, msp_id, key, digest.hexdigest())
+        if claim.outcome == "mismatch":
+            spool.close()
+            await _send_problem(
+                send,
+                422,
+                "idempotency_key_reused",
+                "This Idempotency-Key was used with a different request.",
+            )
+            return
+        if claim.outcome == "in_progress":
+            spool.close()
+            await _send_problem(
+                send,
+                409,
+                "idempotency_request_in_progress",
+                "A request with this Idempotency-Key is still running.",
+            )
+            return
+        if claim.outcome == "replay":
+            spool.close()
+            body = (claim.body or "").encode()
+            headers = [(k.encode(), v.encode()) for k, v in (claim.headers or {}).items()]
+            headers += [
+                (b"idempotent-replayed", b"true"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            await send(
+                {"type": "http.response.start", "status": claim.status or 200, "headers": headers}
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def replay_receive() -> Message:
+            chunk = spool.read(1024 * 1024)
+            return {"type": "http.request", "body": chunk, "more_body": spool.tell() < _size(spool)}
+
+        captured: dict[str, Any] = {"status": 500, "headers": {}, "body": bytearray()}
+
+        async def capture_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = {
+                    k.decode().lower(): v.decode()
+                    for k, v in message.get("headers", [])
+                    if k.decode().lower() in _REPLAYED_HEADERS
+                }
+            elif message["type"] == "http.response.body":
+                captured["body"].extend(message.get("body", b""))
+            await send(message)
+
+        assert claim.record_id is not None
+        try:
+            await self.app(scope, replay_receive, capture_send)
+        except BaseException:
+            await to_thread.run_sync(self._release, claim.record_id)
+            raise
+        finally:
+            spool.close()
+        if captured["status"] >= 500:
+            await to_thread.run_sync(self._release, claim.record_id)
+        else:
+            await to_thread.run_sync(
+                self._complete,
+                claim.record_id,
+                captured["status"],
+                captured["headers"],
+                bytes(captured["body"]).decode(),
+            )
+
+    def _claim(self, msp_id: str, key: str, request_hash: str) -> service.Claim:
+        with self.runtime.uow() as uow:
+            result = service.claim(uow.session, msp_id, key, request_hash)
+            uow.commit()
+            return result
+
+    def _complete(self, record_id: str, status: int, headers: dict[str, str], body: str) -> None:
+        with self.runtime.uow() as uow:
+            service.complete(uow.session, record_id, status, headers, body)
+            uow.commit()
+
+    def _release(self, record_id: str) -> None:
+        with self.runtime.uow() as uow:
+            service.release(uow.session, record_id)
+            uow.commit()
+
+
+def _size(spool: Any) -> int:
+    position = spool.tell()
+    spool.seek(0, 2)
+    end = int(spool.tell())
+    spool.seek(position)
+    return end

@@ -1,0 +1,1 @@
+"""Shared kit: errors, identifiers, money, pagination, time, crypto."""

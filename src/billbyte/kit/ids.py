@@ -1,0 +1,41 @@
+"""Prefixed, time-sortable identifiers (``cus_01J...``).
+
+Time-sortable ids make cursor pagination a plain ``WHERE id > :cursor ORDER BY id``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: sortable as text
+_lock = threading.Lock()
+_last_ms = 0
+_last_rand = 0
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    """A ULID-like id: 48-bit milliseconds + 80-bit counter seeded randomly per millisecond.
+
+    Within one process ids are strictly increasing, even inside the same millisecond.
+    """
+    global _last_ms, _last_rand
+    with _lock:
+        now = int(time.time() * 1000)
+        if now <= _last_ms:
+            now = _last_ms
+            _last_rand += 1
+        else:
+            _last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # leave room to count
+        _last_ms = now
+        rand = _last_rand
+    return f"{prefix}_{_encode(now, 10)}{_encode(rand, 16)}"

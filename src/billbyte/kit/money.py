@@ -1,0 +1,65 @@
+"""Currencies (ISO 4217 via Babel) and the one rounding rule.
+
+Amounts are ``Decimal`` end to end. Usage lines keep full precision; rounding to the
+currency's minor unit happens only where an amount becomes a charge or invoice line,
+always ROUND_HALF_EVEN ("banker's rounding"), so that rounding errors do not drift in
+one direction over many lines.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+from billbyte.kit.errors import InvalidInput
+
+ROUNDING = ROUND_HALF_EVEN
+
+
+@lru_cache(maxsize=1)
+def known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def validate_currency(code: str) -> str:
+    normalized = code.strip().upper()
+    if normalized not in known_currencies():
+        raise InvalidInput(
+            f"Unknown currency {code!r}: expected an ISO 4217 code such as EUR.",
+            code="unknown_currency",
+        )
+    return normalized
+
+
+def minor_units(currency: str) -> int:
+    """Digits after the decimal point: JPY 0, USD 2, KWD 3."""
+    return int(get_currency_precision(validate_currency(currency)))
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(quantum(currency), rounding=ROUNDING)
+
+
+def parse_decimal(value: str | int | Decimal, field: str = "amount") -> Decimal:
+    """Parse a decimal string strictly (no floats, no NaN/Infinity)."""
+    if isinstance(value, float):  # pragma: no cover - guarded by callers' types
+        raise InvalidInput(f"{field} must be a decimal string, not a float.")
+    try:
+        result = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise InvalidInput(f"{field} is not a decimal number: {value!r}.") from None
+    if not result.is_finite():
+        raise InvalidInput(f"{field} must be finite: {value!r}.")
+    return result
+
+
+def format_amount(amount: Decimal) -> str:
+    """Decimal as a plain string without exponent (``1E+2`` becomes ``100``)."""
+    text = format(amount, "f")
+    return text

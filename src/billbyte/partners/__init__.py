@@ -1,0 +1,1 @@
+"""Partner accounts: the MSP's own account with each cloud vendor."""

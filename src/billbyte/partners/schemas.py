@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_serializer
+
+from billbyte.kit.vendors import Vendor
+
+
+class PartnerAccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vendor: Vendor
+    display_name: str = Field(min_length=1, max_length=200)
+    vendor_account_id: str | None = Field(default=None, max_length=200)
+    credentials: dict[str, Any] | None = Field(
+        default=None, description="Write-only; encrypted at rest and never returned."
+    )
+    sandbox: bool = False
+    endpoint_url: HttpUrl | None = None
+    partner_discount_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    discount_terms: dict[str, Any] = Field(default_factory=dict)
+
+
+class PartnerAccountUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    vendor_account_id: str | None = Field(default=None, max_length=200)
+    credentials: dict[str, Any] | None = None
+    sandbox: bool | None = None
+    endpoint_url: HttpUrl | None = None
+    partner_discount_percent: Decimal | None = Field(default=None, ge=0, le=100)
+    discount_terms: dict[str, Any] | None = None
+    status: str | None = Field(default=None, pattern="^(active|disabled)$")
+
+
+class PartnerAccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    object: str = "partner_account"
+    vendor: Vendor
+    display_name: str
+    vendor_account_id: str | None
+    has_credentials: bool
+    sandbox: bool
+    endpoint_url: str | None
+    partner_discount_percent: Decimal
+    discount_terms: dict[str, Any]
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @field_serializer("partner_discount_percent")
+    def _decimal(self, value: Decimal) -> str:
+        return format(value, "f")

@@ -1,0 +1,1 @@
+"""Tenancy: the platform hosts MSPs; each MSP has users and API keys with roles."""

@@ -1,0 +1,123 @@
+"""MSPs, users and API keys: operator operations (CLI) and the MSP's own key management."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billbyte.audit.service import record
+from billbyte.kit.clock import utcnow
+from billbyte.kit.crypto import hash_secret
+from billbyte.kit.errors import InvalidInput, NotFound
+from billbyte.tenancy.auth import KEY_PREFIX, AuthSubject
+from billbyte.tenancy.models import ApiKey, Msp, MspUser
+from billbyte.tenancy.roles import Role
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str  # the full token, shown once
+
+    @property
+    def token(self) -> str:
+        return self.secret
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise InvalidInput(
+            f"Unknown role {value!r}; expected one of {allowed}.", code="unknown_role"
+        ) from None
+
+
+def create_msp(session: Session, name: str) -> tuple[Msp, IssuedKey]:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("An MSP needs a name.")
+    msp = Msp(name=name)
+    session.add(msp)
+    session.flush()
+    subject = AuthSubject(msp_id=msp.id, actor="cli", role=Role.ADMIN)
+    record(session, subject, "msp.created", "msp", msp.id, before=None, after={"name": name})
+    issued = issue_api_key(session, subject, name="admin", role=Role.ADMIN.value)
+    return msp, issued
+
+
+def get_msp(session: Session, msp_id: str) -> Msp:
+    msp = session.get(Msp, msp_id)
+    if msp is None:
+        raise NotFound(f"No MSP {msp_id!r}.")
+    return msp
+
+
+def list_msps(session: Session) -> list[Msp]:
+    return list(session.scalars(select(Msp).order_by(Msp.id)))
+
+
+def add_user(session: Session, subject: AuthSubject, email: str, role: str) -> MspUser:
+    user = MspUser(msp_id=subject.msp_id, email=email.strip().lower(), role=_role(role).value)
+    session.add(user)
+    session.flush()
+    record(
+        session,
+        subject,
+        "user.created",
+        "user",
+        user.id,
+        before=None,
+        after={"email": user.email, "role": user.role},
+    )
+    return user
+
+
+def issue_api_key(session: Session, subject: AuthSubject, *, name: str, role: str) -> IssuedKey:
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32).replace("_", "x").replace("-", "y")
+    key = ApiKey(
+        msp_id=subject.msp_id,
+        name=name,
+        role=_role(role).value,
+        prefix=prefix,
+        secret_hash=hash_secret(secret),
+    )
+    session.add(key)
+    session.flush()
+    record(
+        session,
+        subject,
+        "api_key.created",
+        "api_key",
+        key.id,
+        before=None,
+        after={"name": name, "role": key.role, "prefix": prefix},
+    )
+    return IssuedKey(key=key, secret=f"{KEY_PREFIX}{prefix}_{secret}")
+
+
+def list_api_keys(session: Session, msp_id: str) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.msp_id == msp_id).order_by(ApiKey.id)))
+
+
+def revoke_api_key(session: Session, subject: AuthSubject, key_id: str) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.msp_id == subject.msp_id))
+    if key is None:
+        raise NotFound(f"No API key {key_id!r}.")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        record(
+            session,
+            subject,
+            "api_key.revoked",
+            "api_key",
+            key.id,
+            before={"revoked": False},
+            after={"revoked": True},
+        )
+    return key
