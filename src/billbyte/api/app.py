@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -43,4 +45,23 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return {"status": "ok", "database": runtime.engine.dialect.name}
 
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Error responses are sent as application/problem+json, but FastAPI documents a
+    response ``model`` under application/json: move the schema to where it belongs."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    if problems.PROBLEM_JSON in content and "application/json" in content:
+                        content[problems.PROBLEM_JSON] = content.pop("application/json")
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billbyte.kit.errors import BillByteError
@@ -46,7 +47,9 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def _field_path(loc: tuple[Any, ...], error_type: str = "") -> str:
+    if error_type == "json_invalid":
+        return "body"  # the location's second part is a character offset, not a field
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "/".join(str(p) for p in loc)
 
@@ -61,13 +64,16 @@ def install(app: FastAPI) -> None:
             )
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
+        if exc.status == 422 and "field" in extra and "errors" not in extra:
+            # Same shape as request validation errors: a list of field paths.
+            extra["errors"] = [{"field": extra["field"], "message": exc.detail, "type": exc.code}]
         return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": _field_path(tuple(e.get("loc", ()))),
+                "field": _field_path(tuple(e.get("loc", ())), e.get("type", "")),
                 "message": e.get("msg", ""),
                 "type": e.get("type", ""),
             }
@@ -81,6 +87,21 @@ def install(app: FastAPI) -> None:
             summary or "Invalid input.",
             request.url.path,
             errors=errors,
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value that passed validation (PostgreSQL: NUL characters,
+        # a string longer than its column, a number out of range). Bad input, not a 500.
+        log.warning(
+            "database rejected input on %s %s: %s", request.method, request.url.path, exc.orig
+        )
+        return problem(
+            422,
+            "unstorable_value",
+            "Invalid input",
+            "A value cannot be stored: too long, out of range, or containing a NUL character.",
+            request.url.path,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -7,6 +7,12 @@ from typing import Any
 from pydantic import BaseModel
 
 
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
 class Problem(BaseModel):
     type: str
     title: str
@@ -14,6 +20,7 @@ class Problem(BaseModel):
     code: str
     detail: str
     instance: str | None = None
+    errors: list[FieldError] | None = None
 
 
 def _doc(description: str) -> dict[str, Any]:

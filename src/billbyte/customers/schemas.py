@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -58,11 +58,20 @@ def _check_currency(value: str) -> str:
     return code
 
 
+# CLDR territories that are not countries: unknown region, unions, pseudo-locales.
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})
+
+
 def _check_country(value: str | None) -> str | None:
     if value is None:
         return None
     code = value.strip().upper()
-    if code not in Locale("en").territories or not code.isalpha() or len(code) != 2:
+    if (
+        code not in Locale("en").territories
+        or code in _NOT_COUNTRIES
+        or not code.isalpha()
+        or len(code) != 2
+    ):
         raise ValueError(f"unknown country {value!r}: expected an ISO 3166-1 alpha-2 code")
     return code
 
@@ -72,6 +81,10 @@ def _check_locale(value: str) -> str:
         return str(Locale.parse(value.replace("-", "_")))
     except (UnknownLocaleError, ValueError):
         raise ValueError(f"unknown locale {value!r}: expected e.g. en, de_DE, fr_CA") from None
+
+
+# Stored as NUMERIC(38, 18) on PostgreSQL: at most 20 integer digits and 18 decimals.
+CreditLimit = Annotated[Decimal, Field(ge=0, lt=Decimal("1e20"), decimal_places=18)]
 
 
 class CustomerCreate(BaseModel):
@@ -86,7 +99,7 @@ class CustomerCreate(BaseModel):
     locale: str = "en"
     billing_cycle: BillingCycle = BillingCycle.MONTHLY
     billing_anchor_day: int = Field(default=1, ge=1, le=28)
-    credit_limit: Decimal | None = Field(default=None, ge=0)
+    credit_limit: CreditLimit | None = None
     vendors: list[Vendor] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -104,7 +117,7 @@ class CustomerUpdate(BaseModel):
     locale: str | None = None
     billing_cycle: BillingCycle | None = None
     billing_anchor_day: int | None = Field(default=None, ge=1, le=28)
-    credit_limit: Decimal | None = Field(default=None, ge=0)
+    credit_limit: CreditLimit | None = None
     vendors: list[Vendor] | None = None
     metadata: dict[str, Any] | None = None
 

@@ -8,7 +8,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from alembic.util import CommandError
+from sqlalchemy import Engine, inspect
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -47,9 +48,28 @@ def ensure_schema(engine: Engine) -> str:
     if current == head:
         return "current"
     if current is None:
+        tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+        if tables:
+            raise DatabaseBehind(
+                f"The database has tables ({', '.join(sorted(tables)[:3])}, ...) but no BillByte "
+                f"schema revision; this BillByte needs {head}. Back it up, then run "
+                "'billbyte migrate' (or point BILLBYTE_DATABASE_URL at an empty database)."
+            )
         upgrade(engine)
         return "created"
+    if not _known(engine, current):
+        raise DatabaseBehind(
+            f"The database is at schema revision {current}, which this BillByte does not know "
+            f"(it needs {head}): was it written by a newer version?"
+        )
     raise DatabaseBehind(
         f"The database is at schema revision {current}, this BillByte needs {head}. "
         "Back it up, then run 'billbyte migrate'."
     )
+
+
+def _known(engine: Engine, revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(_config(engine)).get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -12,6 +12,7 @@ from typing import Any
 from anyio import to_thread
 
 from billbyte.idempotency import service
+from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.kit.errors import BillByteError
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import authenticate
@@ -124,7 +125,7 @@ class IdempotencyMiddleware:
             return
         if claim.outcome == "replay":
             spool.close()
-            body = (claim.body or "").encode()
+            body = self._open(claim.body).encode()
             headers = [(k.encode(), v.encode()) for k, v in (claim.headers or {}).items()]
             headers += [
                 (b"idempotent-replayed", b"true"),
@@ -180,9 +181,16 @@ class IdempotencyMiddleware:
             return result
 
     def _complete(self, record_id: str, status: int, headers: dict[str, str], body: str) -> None:
+        # Stored encrypted: a response may hold a secret shown once (a new API key).
+        sealed = encrypt_json(self.runtime.secret_key, {"body": body})
         with self.runtime.uow() as uow:
-            service.complete(uow.session, record_id, status, headers, body)
+            service.complete(uow.session, record_id, status, headers, sealed)
             uow.commit()
+
+    def _open(self, sealed: str | None) -> str:
+        if not sealed:
+            return ""
+        return str(decrypt_json(self.runtime.secret_key, sealed)["body"])
 
     def _release(self, record_id: str) -> None:
         with self.runtime.uow() as uow:

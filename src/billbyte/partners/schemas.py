@@ -2,11 +2,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_serializer
 
 from billbyte.kit.vendors import Vendor
+
+MAX_URL_LENGTH = 500  # the column's length
+
+
+def _url_fits(url: HttpUrl) -> HttpUrl:
+    if len(str(url)) > MAX_URL_LENGTH:
+        raise ValueError(f"URL should have at most {MAX_URL_LENGTH} characters")
+    return url
+
+
+EndpointUrl = Annotated[HttpUrl, AfterValidator(_url_fits)]
+# Stored as NUMERIC(38, 18) on PostgreSQL: more decimals would be rounded away silently.
+DISCOUNT_PLACES = 18
 
 
 class PartnerAccountCreate(BaseModel):
@@ -19,8 +32,10 @@ class PartnerAccountCreate(BaseModel):
         default=None, description="Write-only; encrypted at rest and never returned."
     )
     sandbox: bool = False
-    endpoint_url: HttpUrl | None = None
-    partner_discount_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    endpoint_url: EndpointUrl | None = None
+    partner_discount_percent: Decimal = Field(
+        default=Decimal(0), ge=0, le=100, decimal_places=DISCOUNT_PLACES
+    )
     discount_terms: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -31,8 +46,10 @@ class PartnerAccountUpdate(BaseModel):
     vendor_account_id: str | None = Field(default=None, max_length=200)
     credentials: dict[str, Any] | None = None
     sandbox: bool | None = None
-    endpoint_url: HttpUrl | None = None
-    partner_discount_percent: Decimal | None = Field(default=None, ge=0, le=100)
+    endpoint_url: EndpointUrl | None = None
+    partner_discount_percent: Decimal | None = Field(
+        default=None, ge=0, le=100, decimal_places=DISCOUNT_PLACES
+    )
     discount_terms: dict[str, Any] | None = None
     status: str | None = Field(default=None, pattern="^(active|disabled)$")
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
 from billbyte.kit.crypto import decrypt_json, encrypt_json
-from billbyte.kit.errors import NotFound
+from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.partners.models import PartnerAccount
 from billbyte.partners.schemas import PartnerAccountCreate, PartnerAccountUpdate
@@ -22,6 +22,7 @@ _AUDITED = (
     "discount_terms",
     "status",
 )
+_NULLABLE = frozenset({"vendor_account_id", "endpoint_url", "credentials"})
 
 
 def snapshot(account: PartnerAccount) -> dict[str, Any]:
@@ -95,6 +96,9 @@ def update(
     account = get(session, subject, account_id)
     before = snapshot(account)
     changes = data.model_dump(exclude_unset=True)
+    for name, value in changes.items():
+        if value is None and name not in _NULLABLE:
+            raise InvalidInput(f"{name} cannot be null.", field=name)
     credentials = changes.pop("credentials", None)
     if "credentials" in data.model_fields_set:
         account.credentials_encrypted = (

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from billbyte.api.deps import Subject, Uow
-from billbyte.api.responses import READ, WRITE
+from billbyte.api.responses import FORBIDDEN, READ, WRITE
 from billbyte.kit.pagination import ListResponse
 from billbyte.tenancy import service
 from billbyte.tenancy.roles import Role
@@ -53,7 +53,10 @@ def create_api_key(body: ApiKeyCreate, subject: Subject, uow: Uow) -> ApiKeyIssu
 
 
 @router.get(
-    "", summary="List API keys (admin)", response_model=ListResponse[ApiKeyOut], responses=READ
+    "",
+    summary="List API keys (admin)",
+    response_model=ListResponse[ApiKeyOut],
+    responses={**READ, **FORBIDDEN},
 )
 def list_api_keys(subject: Subject, uow: Uow) -> ListResponse[ApiKeyOut]:
     subject.require_admin()

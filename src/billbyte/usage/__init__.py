@@ -1,0 +1,1 @@
+"""Usage ingestion: vendor files → one canonical, exact, de-duplicated usage store."""

@@ -1,0 +1,1 @@
+"""Vendor file readers (one module per format)."""

@@ -1,0 +1,397 @@
+"""Usage imports and the usage summary, over the slice store.
+
+An import runs in three steps, so that a crash at any point changes no total:
+1. the import is recorded as ``processing`` (its own small transaction);
+2. the pipeline writes new slice files beside the current ones (no database change);
+3. one transaction makes the new slices current and retires the old ones.
+A crash before 3 leaves orphan files (removed by ``gc``) and a stale ``processing`` row
+(marked ``failed`` by the next import); a crash after 3 leaves nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billbyte.audit.service import record
+from billbyte.customers.models import Customer, VendorAccount
+from billbyte.kit.clock import utcnow
+from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
+from billbyte.kit.pagination import Page, paginate
+from billbyte.partners import service as partners
+from billbyte.runtime import Runtime
+from billbyte.tenancy.auth import AuthSubject
+from billbyte.usage import canonical as C
+from billbyte.usage import pipeline
+from billbyte.usage.models import UsageImport, UsageSlice
+from billbyte.usage.pipeline import Progress, RejectedFile
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(hours=6)
+GROUPS = {"customer", "sub_account", "service", "charge_category", "provider"}
+
+
+def sub_account_key(expr: pl.Expr) -> pl.Expr:
+    """Vendor identifiers compare case-insensitively and without Azure's '/subscriptions/'."""
+    return expr.str.to_lowercase().str.strip_chars().str.replace(r"^/subscriptions/", "")
+
+
+def normalize_identifier(value: str) -> str:
+    value = value.strip().lower()
+    return value.removeprefix("/subscriptions/")
+
+
+def import_files(
+    runtime: Runtime,
+    subject: AuthSubject,
+    partner_account_id: str,
+    files: Sequence[tuple[Path, str]],
+    *,
+    requested_format: str | None = None,
+    report: str | None = None,
+    progress: Progress | None = None,
+) -> UsageImport:
+    """Import vendor files; returns the import (status completed) or raises.
+
+    A rejected file raises ``RejectedFile`` after the import has been recorded as rejected
+    (so it can be looked up); no usage line of it is stored.
+    """
+    subject.require_write()
+    if not files:
+        raise InvalidInput("No file given.", code="no_file")
+    if report is not None and not report.strip():
+        raise InvalidInput("report must not be blank.", field="report")
+    with runtime.uow() as uow:
+        account = partners.get(uow.session, subject, partner_account_id)
+        _fail_stale(uow.session, account.id)
+        item = UsageImport(
+            msp_id=subject.msp_id,
+            partner_account_id=account.id,
+            actor=subject.actor,
+            requested_format=requested_format,
+            report=report,
+            files=[{"name": name} for _, name in files],
+        )
+        uow.session.add(item)
+        uow.commit()
+        import_id = item.id
+
+    store = runtime.settings.usage_store_dir
+    try:
+        result = pipeline.run(
+            files,
+            work_dir=store / "_work" / import_id,
+            store_dir=store,
+            slice_prefix=f"{subject.msp_id}/{partner_account_id}",
+            import_id=import_id,
+            requested_format=requested_format,
+            report=report,
+            progress=progress or (lambda _s, _f: None),
+        )
+    except RejectedFile as exc:
+        _finish_rejected(
+            runtime,
+            import_id,
+            exc.detail,
+            exc.errors,
+            exc.rows_read,
+            exc.rows_rejected,
+            exc.detected_format,
+        )
+        exc.extra["import_id"] = import_id
+        exc.extra["errors"] = exc.errors
+        raise
+    except BillByteError as exc:
+        _finish_rejected(runtime, import_id, exc.detail, [{"message": exc.detail}], 0, 0, None)
+        exc.extra["import_id"] = import_id
+        raise
+    except Exception:
+        log.exception("import %s failed", import_id)
+        _finish_rejected(
+            runtime, import_id, "internal error while importing", [], 0, 0, None, status="failed"
+        )
+        raise
+
+    for attempt in range(3):
+        try:
+            return _commit_slices(runtime, subject, import_id, result, store)
+        except IntegrityError:
+            # A concurrent import made the same slice current first; retry against it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _fail_stale(session: Session, partner_account_id: str) -> None:
+    session.execute(
+        update(UsageImport)
+        .where(
+            UsageImport.partner_account_id == partner_account_id,
+            UsageImport.status == "processing",
+            UsageImport.created_at < utcnow() - STALE_AFTER,
+        )
+        .values(status="failed", message="interrupted (the importing process stopped)")
+    )
+
+
+def _finish_rejected(
+    runtime: Runtime,
+    import_id: str,
+    message: str,
+    errors: list[dict[str, Any]],
+    rows_read: int,
+    rows_rejected: int,
+    detected: str | None,
+    status: str = "rejected",
+) -> None:
+    with runtime.uow() as uow:
+        item = uow.session.get(UsageImport, import_id)
+        assert item is not None
+        item.status = status
+        item.message = message
+        item.errors = errors
+        item.rows_read = rows_read
+        item.rows_rejected = rows_rejected
+        item.detected_format = detected
+        item.completed_at = utcnow()
+        uow.commit()
+
+
+def _commit_slices(
+    runtime: Runtime,
+    subject: AuthSubject,
+    import_id: str,
+    result: pipeline.PipelineResult,
+    store: Path,
+) -> UsageImport:
+    with runtime.uow() as uow:
+        session = uow.session
+        item = session.get(UsageImport, import_id)
+        assert item is not None
+        replaced = unchanged = 0
+        for piece in result.slices:
+            current = session.scalar(
+                select(UsageSlice)
+                .where(
+                    UsageSlice.partner_account_id == item.partner_account_id,
+                    UsageSlice.billing_period == piece.billing_period,
+                    UsageSlice.scope_key == piece.scope_key,
+                    UsageSlice.is_current.is_(True),
+                )
+                .with_for_update()
+            )
+            if current is not None and current.fingerprint == piece.fingerprint:
+                unchanged += 1
+                piece.path.unlink(missing_ok=True)
+                continue
+            if current is not None:
+                current.is_current = False
+                current.superseded_at = utcnow()
+                session.flush()
+            session.add(
+                UsageSlice(
+                    msp_id=item.msp_id,
+                    partner_account_id=item.partner_account_id,
+                    billing_period=piece.billing_period,
+                    scope_key=piece.scope_key,
+                    import_id=item.id,
+                    path=str(piece.path.relative_to(store)),
+                    row_count=piece.row_count,
+                    fingerprint=piece.fingerprint,
+                    totals=piece.totals,
+                )
+            )
+            replaced += 1
+        session.flush()
+        linked = _linked_identifiers(session, item.partner_account_id)
+        item.status = "completed"
+        item.outcome = "unchanged" if replaced == 0 else "imported"
+        item.detected_format = result.reader
+        item.files = result.files
+        item.content_sha256 = result.content_sha256
+        item.rows_read = result.rows_read
+        item.rows_accepted = result.rows_accepted
+        item.duplicate_rows = result.duplicate_rows
+        item.rounded_values = result.rounded_values
+        item.slices_replaced = replaced
+        item.slices_unchanged = unchanged
+        item.totals = result.totals
+        item.unassigned_sub_accounts = [
+            s for s in result.sub_accounts if normalize_identifier(s) not in linked
+        ]
+        item.completed_at = utcnow()
+        record(
+            session,
+            subject,
+            "usage.imported",
+            "usage_import",
+            item.id,
+            before=None,
+            after={
+                "format": result.reader,
+                "rows_accepted": result.rows_accepted,
+                "slices_replaced": replaced,
+                "slices_unchanged": unchanged,
+            },
+        )
+        uow.commit()
+        return item
+
+
+def _linked_identifiers(session: Session, partner_account_id: str) -> dict[str, str]:
+    rows = session.execute(
+        select(VendorAccount.vendor_identifier, VendorAccount.customer_id).where(
+            VendorAccount.partner_account_id == partner_account_id
+        )
+    )
+    return {normalize_identifier(identifier): customer for identifier, customer in rows}
+
+
+def get_import(session: Session, subject: AuthSubject, import_id: str) -> UsageImport:
+    item = session.scalar(
+        select(UsageImport).where(UsageImport.id == import_id, UsageImport.msp_id == subject.msp_id)
+    )
+    if item is None:
+        raise NotFound(f"No usage import {import_id!r}.", code="usage_import_not_found")
+    return item
+
+
+def list_imports(
+    session: Session,
+    subject: AuthSubject,
+    *,
+    partner_account_id: str | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[UsageImport]:
+    stmt = select(UsageImport).where(UsageImport.msp_id == subject.msp_id)
+    if partner_account_id:
+        stmt = stmt.where(UsageImport.partner_account_id == partner_account_id)
+    if status:
+        stmt = stmt.where(UsageImport.status == status)
+    return paginate(session, stmt, UsageImport.id, cursor, limit)
+
+
+def current_slices(
+    session: Session, subject: AuthSubject, period: str, partner_account_id: str | None
+) -> list[UsageSlice]:
+    """One consistent snapshot: a single query decides which slice versions are read."""
+    stmt = select(UsageSlice).where(
+        UsageSlice.msp_id == subject.msp_id,
+        UsageSlice.billing_period == period,
+        UsageSlice.is_current.is_(True),
+    )
+    if partner_account_id:
+        stmt = stmt.where(UsageSlice.partner_account_id == partner_account_id)
+    return list(session.scalars(stmt.order_by(UsageSlice.id)))
+
+
+def scan_slices(store: Path, slices: Sequence[UsageSlice]) -> pl.LazyFrame | None:
+    if not slices:
+        return None
+    frames = [
+        pl.scan_parquet(store / s.path).with_columns(
+            pl.lit(s.partner_account_id).alias("partner_account_id")
+        )
+        for s in slices
+    ]
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def validate_period(period: str) -> str:
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period or ""):
+        raise InvalidInput(f"period must be YYYY-MM, not {period!r}.", field="period")
+    return period
+
+
+def summary(
+    runtime: Runtime,
+    session: Session,
+    subject: AuthSubject,
+    *,
+    period: str,
+    partner_account_id: str | None,
+    group_by: str,
+) -> dict[str, Any]:
+    validate_period(period)
+    if group_by not in GROUPS:
+        raise InvalidInput(
+            f"group_by must be one of {', '.join(sorted(GROUPS))}.", field="group_by"
+        )
+    if partner_account_id:
+        partners.get(session, subject, partner_account_id)
+    slices = current_slices(session, subject, period, partner_account_id)
+    frame = scan_slices(runtime.settings.usage_store_dir, slices)
+    groups: list[dict[str, Any]] = []
+    totals: dict[str, dict[str, str]] = {}
+    if frame is not None:
+        key = _group_key(session, subject, frame, group_by)
+        frame = frame.with_columns(key.alias("__group"))
+        grouped = (
+            frame.group_by("__group", "billing_currency")
+            .agg([pl.col(c).sum() for c in C.COST_COLUMNS] + [pl.len().alias("lines")])
+            .sort(["__group", "billing_currency"], nulls_last=True)
+            .collect()
+        )
+        for row in grouped.iter_rows(named=True):
+            groups.append(
+                {
+                    "key": row["__group"],
+                    "currency": row["billing_currency"],
+                    **{c: pipeline._decimal_text(row[c]) for c in C.COST_COLUMNS},
+                    "lines": row["lines"],
+                }
+            )
+        totals = pipeline.totals_of(frame)
+    return {
+        "object": "usage_summary",
+        "period": period,
+        "partner_account_id": partner_account_id,
+        "group_by": group_by,
+        "slices": len(slices),
+        "groups": groups,
+        "totals": totals,
+    }
+
+
+def _group_key(
+    session: Session, subject: AuthSubject, frame: pl.LazyFrame, group_by: str
+) -> pl.Expr:
+    if group_by == "sub_account":
+        return pl.col("sub_account_id")
+    if group_by == "service":
+        return pl.col("service_name")
+    if group_by == "charge_category":
+        return pl.col("charge_category")
+    if group_by == "provider":
+        return pl.col("provider_name")
+    links = session.execute(
+        select(VendorAccount.partner_account_id, VendorAccount.vendor_identifier, Customer.id)
+        .join(Customer, Customer.id == VendorAccount.customer_id)
+        .where(VendorAccount.msp_id == subject.msp_id)
+    ).all()
+    mapping = {f"{pa}\x1f{normalize_identifier(ident)}": cid for pa, ident, cid in links}
+    lookup = pl.concat_str(
+        [pl.col("partner_account_id"), pl.lit("\x1f"), sub_account_key(pl.col("sub_account_id"))]
+    )
+    return lookup.replace_strict(mapping, default="unassigned", return_dtype=pl.String)
+
+
+def decimal_totals(totals: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
+    return {
+        cur: {k: Decimal(v) for k, v in cols.items() if k != "lines"}
+        for cur, cols in totals.items()
+    }

@@ -1,0 +1,310 @@
+"""Turn an uploaded file into something polars can scan lazily, with bounded memory.
+
+Gzip is decompressed and CSV text re-encoded as BOM-less UTF-8 in 1 MiB chunks (never a
+line at a time); JSON pages are flattened into Parquet; Parquet is scanned as is. Every
+problem is raised as ``BadFile`` with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from billbyte.kit.errors import InvalidInput
+
+CHUNK = 1024 * 1024
+_LOCALIZED = re.compile(r"^.*\(([A-Za-z][A-Za-z0-9_/.]*)\)$")
+
+
+class BadFile(InvalidInput):
+    code = "bad_file"
+    title = "Unreadable file"
+
+
+@dataclass
+class StagedFile:
+    name: str
+    path: Path
+    kind: str  # "csv" | "parquet"
+    sha256: str
+    size: int
+    columns: list[str] = field(default_factory=list)
+    source_columns: list[str] = field(default_factory=list)
+
+
+def normalize_header(name: str) -> str:
+    """Trim, drop a BOM, and take the English name from localized Azure headers such as
+    'Abonnement-GUID (SubscriptionGuid)'."""
+    name = name.replace("\ufeff", "").strip()
+    match = _LOCALIZED.match(name)
+    return match.group(1) if match and " " in name else name
+
+
+def _open_source(path: Path) -> tuple[io.BufferedIOBase, bool]:
+    raw = path.open("rb")
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw), True
+    return raw, False
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped[:1] in (b"{", b"["):
+        return "json"
+    return "csv"
+
+
+def stage(source: Path, work_dir: Path, name: str) -> StagedFile:
+    """Copy ``source`` into ``work_dir`` as plain UTF-8 CSV, Parquet, or flattened JSON."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with source.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    size = source.stat().st_size
+    if size == 0:
+        raise BadFile(f"{name}: the file is empty.")
+
+    stream, compressed = _open_source(source)
+    try:
+        head = stream.read(4096)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BadFile(f"{name}: cannot decompress ({exc}).") from None
+    finally:
+        stream.close()
+    kind = _sniff(head)
+    if kind == "parquet":
+        if compressed:
+            raise BadFile(f"{name}: gzip-compressed Parquet is not a thing; send the .parquet.")
+        staged = StagedFile(name, source, "parquet", sha, size)
+        _parquet_columns(staged)
+        return staged
+    if kind == "json":
+        return _stage_json(source, work_dir, name, sha, size)
+    return _stage_csv(source, work_dir, name, sha, size)
+
+
+def _stage_csv(source: Path, work_dir: Path, name: str, sha: str, size: int) -> StagedFile:
+    target = work_dir / f"{sha[:16]}-{len(list(work_dir.iterdir()))}.csv"
+    stream, _ = _open_source(source)
+    decoder: codecs.IncrementalDecoder | None = None
+    offset = 0
+    last_chunk = ""
+    try:
+        with stream, target.open("w", encoding="utf-8", newline="") as out:
+            first = True
+            while True:
+                try:
+                    chunk = stream.read(CHUNK)
+                except (OSError, EOFError, zlib.error) as exc:
+                    raise BadFile(
+                        f"{name}: the compressed file is truncated or corrupt ({exc})."
+                    ) from None
+                if first:
+                    encoding = "utf-8"
+                    if chunk.startswith(codecs.BOM_UTF8):
+                        chunk = chunk[3:]
+                    elif chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                        encoding = "utf-16"
+                    decoder = codecs.getincrementaldecoder(encoding)("strict")
+                    first = False
+                assert decoder is not None
+                try:
+                    decoded = decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    raise BadFile(
+                        f"{name}: not valid UTF-8 (byte {offset + exc.start}); export the file "
+                        "as UTF-8.",
+                        code="bad_encoding",
+                    ) from None
+                offset += len(chunk)
+                if decoded:
+                    out.write(decoded)
+                    last_chunk = (last_chunk + decoded)[-65536:]
+                if not chunk:
+                    break
+    except BadFile:
+        target.unlink(missing_ok=True)
+        raise
+    staged = StagedFile(name, target, "csv", sha, size)
+    _csv_columns(staged)
+    _check_not_truncated(staged, last_chunk)
+    return staged
+
+
+def _csv_columns(staged: StagedFile) -> None:
+    with staged.path.open(encoding="utf-8", newline="") as handle:
+        try:
+            header = next(csv.reader(handle))
+        except (StopIteration, csv.Error) as exc:
+            raise BadFile(f"{staged.name}: no CSV header ({exc or 'empty file'}).") from None
+    if len(header) < 2:
+        raise BadFile(
+            f"{staged.name}: the first line is not a CSV header ({header[:1]!r}).",
+            code="unrecognised_format",
+        )
+    staged.source_columns = header
+    staged.columns = [normalize_header(h) for h in header]
+    duplicated = sorted({c for c in staged.columns if staged.columns.count(c) > 1})
+    if duplicated:
+        raise BadFile(
+            f"{staged.name}: duplicate column names {duplicated}.", code="duplicate_columns"
+        )
+
+
+def _check_not_truncated(staged: StagedFile, tail: str) -> None:
+    if not tail or tail.endswith(("\n", "\r")):
+        return
+    last_line = tail.splitlines()[-1]
+    try:
+        fields = next(csv.reader([last_line]))
+    except (StopIteration, csv.Error):
+        return
+    if 1 < len(fields) < len(staged.columns) or tail.count('"') % 2 == 1:
+        raise BadFile(
+            f"{staged.name}: the file looks truncated: its last record has "
+            f"{len(fields)} of {len(staged.columns)} fields and no line end.",
+            code="truncated_file",
+        )
+
+
+def _parquet_columns(staged: StagedFile) -> None:
+    try:
+        names = pl.scan_parquet(staged.path).collect_schema().names()
+    except Exception as exc:  # polars raises several types for broken files
+        raise BadFile(f"{staged.name}: unreadable Parquet ({exc}).") from None
+    staged.source_columns = names
+    staged.columns = [normalize_header(n) for n in names]
+
+
+def _stage_json(source: Path, work_dir: Path, name: str, sha: str, size: int) -> StagedFile:
+    """Partner Center pages ({"items": [...]}), arrays, or JSON lines (Google exports).
+
+    A JSON document is parsed whole: the vendors' pages are bounded by their page size.
+    """
+    stream, _ = _open_source(source)
+    try:
+        with stream:
+            data = stream.read()
+        text = data.decode("utf-8-sig")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BadFile(f"{name}: cannot decompress ({exc}).") from None
+    except UnicodeDecodeError as exc:
+        raise BadFile(f"{name}: not valid UTF-8 (byte {exc.start}).", code="bad_encoding") from None
+    stripped = text.lstrip()
+    try:
+        if stripped.startswith("{") and "\n{" in stripped.rstrip():
+            frame = pl.read_ndjson(io.StringIO(text), infer_schema_length=None)
+        else:
+            document = json.loads(text)
+            records = _records(document, name)
+            if not records:
+                raise BadFile(f"{name}: the JSON holds no line items.", code="empty_file")
+            frame = pl.from_dicts(records, infer_schema_length=None)
+    except json.JSONDecodeError as exc:
+        raise BadFile(
+            f"{name}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}.",
+            code="bad_json",
+        ) from None
+    except pl.exceptions.PolarsError as exc:
+        raise BadFile(f"{name}: malformed JSON lines ({exc}).", code="bad_json") from None
+    frame = flatten(frame)
+    target = work_dir / f"{sha[:16]}-{len(list(work_dir.iterdir()))}.parquet"
+    frame.write_parquet(target)
+    staged = StagedFile(name, target, "parquet", sha, size)
+    _parquet_columns(staged)
+    return staged
+
+
+def _records(document: object, name: str) -> list[dict[str, object]]:
+    if isinstance(document, dict):
+        for key in ("items", "value", "lineItems", "data"):
+            if isinstance(document.get(key), list):
+                return list(document[key])
+        return [document]
+    if isinstance(document, list):
+        return list(document)
+    raise BadFile(f"{name}: expected a JSON object or array.", code="bad_json")
+
+
+def flatten(frame: pl.DataFrame) -> pl.DataFrame:
+    """Structs become 'parent.child' columns; lists become JSON text (e.g. Google credits)."""
+    while True:
+        structs = [n for n, t in frame.schema.items() if isinstance(t, pl.Struct)]
+        if not structs:
+            break
+        for name in structs:
+            fields = frame.schema[name].fields  # type: ignore[attr-defined]
+            frame = frame.with_columns(
+                pl.col(name).struct.field(f.name).alias(f"{name}.{f.name}") for f in fields
+            ).drop(name)
+    lists = [n for n, t in frame.schema.items() if isinstance(t, pl.List | pl.Array)]
+    for name in lists:
+        prefix = len(json.dumps(name)) + 2  # strip the '{"name":' wrapper json_encode adds
+        frame = frame.with_columns(
+            pl.struct(pl.col(name))
+            .struct.json_encode()
+            .str.slice(prefix, None)
+            .str.strip_suffix("}")
+            .alias(name)
+        )
+    return frame
+
+
+def as_text(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Every column as text, whatever Parquet typed it as: readers work on strings."""
+    schema = frame.collect_schema()
+    exprs = []
+    for name, dtype in schema.items():
+        column = pl.col(name)
+        if dtype == pl.String:
+            exprs.append(column)
+        elif isinstance(dtype, pl.Datetime):
+            if dtype.time_zone:
+                column = column.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            exprs.append(column.dt.to_string("%Y-%m-%dT%H:%M:%S%.f").alias(name))
+        elif isinstance(dtype, pl.Struct | pl.List | pl.Array):
+            prefix = len(json.dumps(name)) + 2
+            exprs.append(
+                pl.struct(column)
+                .struct.json_encode()
+                .str.slice(prefix, None)
+                .str.strip_suffix("}")
+                .alias(name)
+            )
+        else:
+            exprs.append(column.cast(pl.String).alias(name))
+    return frame.select(exprs)
+
+
+def scan(staged: StagedFile) -> pl.LazyFrame:
+    """A lazy, all-text frame over the staged file with normalised column names."""
+    if staged.kind == "csv":
+        frame = pl.scan_csv(
+            staged.path,
+            infer_schema=False,
+            new_columns=staged.columns,
+            encoding="utf8",
+            raise_if_empty=False,
+            quote_char='"',
+        )
+    else:
+        frame = as_text(pl.scan_parquet(staged.path)).rename(
+            dict(zip(staged.source_columns, staged.columns, strict=True))
+        )
+    return frame
