@@ -19,6 +19,7 @@ from billbyte.settings import get_settings
 from billbyte.tenancy import service as tenancy
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role
+from billbyte.usage import cli as usage_cli
 
 app = typer.Typer(
     help="BillByte: usage billing for cloud resellers.",
@@ -29,6 +30,7 @@ msp_app = typer.Typer(help="Manage MSP tenants (platform operator).", no_args_is
 key_app = typer.Typer(help="Manage an MSP's API keys.", no_args_is_help=True)
 msp_app.add_typer(key_app, name="api-key")
 app.add_typer(msp_app, name="msp")
+app.add_typer(usage_cli.app, name="usage")
 
 T = TypeVar("T")
 
@@ -222,7 +224,18 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # the last resort: a person gets one line, not a traceback
+        if get_settings().log_level.upper() == "DEBUG":
+            raise
+        typer.secho(
+            f"error: unexpected failure ({type(exc).__name__}: {exc}). "
+            "Run again with BILLBYTE_LOG_LEVEL=DEBUG for details.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

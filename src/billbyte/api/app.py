@@ -15,6 +15,7 @@ from billbyte.idempotency.middleware import IdempotencyMiddleware
 from billbyte.partners.endpoints import router as partners_router
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.tenancy.endpoints import router as api_keys_router
+from billbyte.usage.endpoints import router as usage_router
 
 DESCRIPTION = """
 Usage billing for cloud service brokers. Authenticate with `Authorization: Bearer <api key>`.
@@ -35,7 +36,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    for router in (partners_router, customers_router, audit_router, api_keys_router):
+    for router in (
+        partners_router,
+        customers_router,
+        usage_router,
+        audit_router,
+        api_keys_router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")

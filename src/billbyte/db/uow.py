@@ -37,11 +37,10 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         assert self._session is not None
-        try:
-            self._session.rollback()
-        finally:
-            self._session.close()
-            self._session = None
+        # close() rolls back whatever was not committed; unlike rollback() it leaves loaded
+        # objects readable (detached), so a service can return what it committed.
+        self._session.close()
+        self._session = None
 
     def commit(self) -> None:
         self.session.commit()

@@ -98,12 +98,13 @@ class IdempotencyMiddleware:
                 spool.close()
                 return
             chunk = message.get("body", b"")
-            digest.update(chunk)
             spool.write(chunk)
             if not message.get("more_body", False):
                 break
         spool.seek(0)
 
+        boundary = _multipart_boundary(_header(scope, b"content-type"))
+        await to_thread.run_sync(_hash_body, spool, digest, boundary)
         claim = await to_thread.run_sync(self._claim, msp_id, key, digest.hexdigest())
         if claim.outcome == "mismatch":
             spool.close()
@@ -204,3 +205,34 @@ def _size(spool: Any) -> int:
     end = int(spool.tell())
     spool.seek(position)
     return end
+
+
+def _multipart_boundary(content_type: str | None) -> bytes | None:
+    if not content_type or not content_type.lower().startswith("multipart/"):
+        return None
+    for part in content_type.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "boundary" and value:
+            return value.strip('"').encode("latin-1")
+    return None
+
+
+def _hash_body(spool: Any, digest: Any, boundary: bytes | None) -> None:
+    """Hash the spooled body; a multipart boundary is random per request, so it is
+    replaced by a constant to compare what the client actually sent."""
+    spool.seek(0)
+    carry = b""
+    keep = len(boundary) - 1 if boundary else 0
+    while True:
+        chunk = spool.read(1024 * 1024)
+        data = carry + chunk
+        if boundary:
+            data = data.replace(boundary, b"<boundary>")
+        if not chunk:
+            digest.update(data)
+            break
+        # Hold back a boundary's length minus one, in case one straddles two chunks.
+        cut = max(len(data) - keep, 0)
+        digest.update(data[:cut])
+        carry = data[cut:]
+    spool.seek(0)

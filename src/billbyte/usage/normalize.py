@@ -101,7 +101,7 @@ _NAIVE_FORMATS = (
 
 def to_timestamp(expr: pl.Expr) -> pl.Expr:
     """ISO 8601 (with T/Z/offsets), 'YYYY-MM-DD hh:mm:ss', M/D/YYYY (Azure) → UTC."""
-    text_ = expr.str.replace("T", " ").str.replace(r"Z$", "").str.replace(r" UTC$", "")
+    text_ = expr.str.replace(r" UTC$", "").str.replace("T", " ").str.replace(r"Z$", "")
     attempts = [text_.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _NAIVE_FORMATS]
     with_offset = text_.str.to_datetime(
         "%Y-%m-%d %H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"

@@ -21,7 +21,7 @@ from billbyte.usage import canonical as C
 from billbyte.usage.normalize import Field, Kind, digits_beyond
 from billbyte.usage.readers.base import Mapping_, Reader
 from billbyte.usage.readers.registry import detect
-from billbyte.usage.staging import StagedFile, scan, stage
+from billbyte.usage.staging import StagedFile, locate_ragged_record, scan, stage
 
 MAX_ERRORS = 50
 Progress = Callable[[str, float], None]
@@ -297,9 +297,11 @@ def _run(
     try:
         frame.sink_parquet(typed_path)
     except pl.exceptions.PolarsError as exc:
+        located = next(filter(None, map(locate_ragged_record, staged)), None)
+        reason = str(exc).splitlines()[0]
         raise InvalidInput(
-            f"{staged[0].name}: cannot parse the file as {reader.name}: {str(exc).splitlines()[0]}",
-            code="bad_file",
+            located or f"{staged[0].name}: cannot parse the file as {reader.name}: {reason}",
+            code="ragged_row" if located else "bad_file",
         ) from None
 
     progress("validating", 0.5)

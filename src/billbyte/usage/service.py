@@ -132,6 +132,19 @@ def import_files(
     raise AssertionError("unreachable")
 
 
+def expand_manifests(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """Replace a CUR delivery manifest by the report files it lists (found beside it)."""
+    from billbyte.usage import manifests
+
+    expanded: list[tuple[Path, str]] = []
+    for path, name in files:
+        if manifests.is_manifest(path):
+            expanded.extend((part, part.name) for part in manifests.resolve_manifest(path))
+        else:
+            expanded.append((path, name))
+    return expanded
+
+
 def _fail_stale(session: Session, partner_account_id: str) -> None:
     session.execute(
         update(UsageImport)

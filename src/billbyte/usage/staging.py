@@ -84,7 +84,7 @@ def stage(source: Path, work_dir: Path, name: str) -> StagedFile:
     try:
         head = stream.read(4096)
     except (OSError, EOFError, zlib.error) as exc:
-        raise BadFile(f"{name}: cannot decompress ({exc}).") from None
+        raise BadFile(f"{name}: the compressed file is truncated or corrupt ({exc}).") from None
     finally:
         stream.close()
     kind = _sniff(head)
@@ -203,7 +203,7 @@ def _stage_json(source: Path, work_dir: Path, name: str, sha: str, size: int) ->
             data = stream.read()
         text = data.decode("utf-8-sig")
     except (OSError, EOFError, zlib.error) as exc:
-        raise BadFile(f"{name}: cannot decompress ({exc}).") from None
+        raise BadFile(f"{name}: the compressed file is truncated or corrupt ({exc}).") from None
     except UnicodeDecodeError as exc:
         raise BadFile(f"{name}: not valid UTF-8 (byte {exc.start}).", code="bad_encoding") from None
     stripped = text.lstrip()
@@ -211,7 +211,7 @@ def _stage_json(source: Path, work_dir: Path, name: str, sha: str, size: int) ->
         if stripped.startswith("{") and "\n{" in stripped.rstrip():
             frame = pl.read_ndjson(io.StringIO(text), infer_schema_length=None)
         else:
-            document = json.loads(text)
+            document = json.loads(text, parse_float=str, parse_int=str)  # numbers exact, as text
             records = _records(document, name)
             if not records:
                 raise BadFile(f"{name}: the JSON holds no line items.", code="empty_file")
@@ -308,3 +308,21 @@ def scan(staged: StagedFile) -> pl.LazyFrame:
             dict(zip(staged.source_columns, staged.columns, strict=True))
         )
     return frame
+
+
+def locate_ragged_record(staged: StagedFile) -> str | None:
+    """On the error path only: find the first record whose field count differs from the
+    header, so that the rejection names a row instead of quoting a parser."""
+    if staged.kind != "csv":
+        return None
+    expected = len(staged.columns)
+    with staged.path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        for number, record in enumerate(reader, start=1):
+            if len(record) != expected:
+                return (
+                    f"{staged.name}: row {number} has {len(record)} fields, the header "
+                    f"has {expected}."
+                )
+    return None
