@@ -1,4 +1,7 @@
-"""Alembic, driven from code: the migration scripts ship inside the package."""
+"""Alembic, driven from code: the migration scripts ship inside the package.
+
+Features may add migrations in parallel (several heads); upgrading goes to all heads.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, inspect
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -25,16 +27,16 @@ def _config(engine: Engine) -> Config:
     return config
 
 
-def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(_config(engine)).get_current_head()
+def head_revisions(engine: Engine) -> set[str]:
+    return set(ScriptDirectory.from_config(_config(engine)).get_heads())
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> set[str]:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return set(MigrationContext.configure(connection).get_current_heads())
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     command.upgrade(_config(engine), revision)
 
 
@@ -43,33 +45,22 @@ def ensure_schema(engine: Engine) -> str:
 
     Returns what was done ("created" or "current").
     """
-    current = current_revision(engine)
-    head = head_revision(engine)
-    if current == head:
+    current = current_revisions(engine)
+    heads = head_revisions(engine)
+    if current == heads:
         return "current"
-    if current is None:
+    if not current:
         tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
-        if tables:
+        if tables:  # not empty, yet not stamped: refuse rather than fail half-way
             raise DatabaseBehind(
-                f"The database has tables ({', '.join(sorted(tables)[:3])}, ...) but no BillByte "
-                f"schema revision; this BillByte needs {head}. Back it up, then run "
-                "'billbyte migrate' (or point BILLBYTE_DATABASE_URL at an empty database)."
+                f"The database has tables ({', '.join(sorted(tables)[:3])}, ...) but no "
+                f"BillByte schema revision; this BillByte needs {', '.join(sorted(heads))}. "
+                "Point BILLBYTE_DATABASE_URL at an empty database, or back it up and run "
+                "'billbyte migrate'."
             )
         upgrade(engine)
         return "created"
-    if not _known(engine, current):
-        raise DatabaseBehind(
-            f"The database is at schema revision {current}, which this BillByte does not know "
-            f"(it needs {head}): was it written by a newer version?"
-        )
     raise DatabaseBehind(
-        f"The database is at schema revision {current}, this BillByte needs {head}. "
-        "Back it up, then run 'billbyte migrate'."
+        f"The database is at schema revision {', '.join(sorted(current))}, this BillByte "
+        f"needs {', '.join(sorted(heads))}. Back it up, then run 'billbyte migrate'."
     )
-
-
-def _known(engine: Engine, revision: str) -> bool:
-    try:
-        return ScriptDirectory.from_config(_config(engine)).get_revision(revision) is not None
-    except CommandError:
-        return False

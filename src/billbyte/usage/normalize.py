@@ -7,6 +7,7 @@ not parse is reported with its row instead of silently becoming null.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -30,12 +31,15 @@ class Field:
     kind: Kind = Kind.TEXT
     source: str = ""  # the vendor column(s), for error messages
 
-    def typed(self) -> pl.Expr:
+    def typed(self, timestamp_format: str | None = None) -> pl.Expr:
+        if self.kind == Kind.TIMESTAMP:
+            if timestamp_format:
+                return to_timestamp(self.raw, (timestamp_format,))
+            return to_timestamp(self.raw)
         return {
             Kind.TEXT: lambda e: e,
             Kind.MONEY: to_money,
             Kind.QUANTITY: to_quantity,
-            Kind.TIMESTAMP: to_timestamp,
         }[self.kind](self.raw)
 
 
@@ -72,11 +76,8 @@ def const(value: str | None) -> Field:
 def _numeric_text(expr: pl.Expr) -> pl.Expr:
     # Thousands separators never appear in the machine exports we read; a comma decimal
     # separator (localized Excel re-saves) does, and is unambiguous without a dot.
-    return (
-        pl.when(expr.str.contains(",") & ~expr.str.contains(r"\."))
-        .then(expr.str.replace(",", "."))
-        .otherwise(expr)
-    )
+    # A value with both (1.234,5) is malformed and fails to parse, as it should.
+    return expr.str.replace(",", ".", literal=True, n=1)
 
 
 def to_money(expr: pl.Expr) -> pl.Expr:
@@ -99,19 +100,53 @@ _NAIVE_FORMATS = (
 )
 
 
-def to_timestamp(expr: pl.Expr) -> pl.Expr:
-    """ISO 8601 (with T/Z/offsets), 'YYYY-MM-DD hh:mm:ss', M/D/YYYY (Azure) → UTC."""
-    text_ = expr.str.replace(r" UTC$", "").str.replace("T", " ").str.replace(r"Z$", "")
-    attempts = [text_.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _NAIVE_FORMATS]
-    with_offset = text_.str.to_datetime(
-        "%Y-%m-%d %H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
-    ).dt.replace_time_zone(None)
-    return pl.coalesce([*attempts, with_offset]).cast(TIMESTAMP)
+_OFFSET_FORMAT = "%Y-%m-%d %H:%M:%S%.f%:z"
+TIMESTAMP_FORMATS = (*_NAIVE_FORMATS, _OFFSET_FORMAT)
+
+
+def _timestamp_text(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace(r" UTC$", "").str.replace("T", " ").str.replace(r"Z$", "")
+
+
+def _parse(text_: pl.Expr, fmt: str) -> pl.Expr:
+    if fmt == _OFFSET_FORMAT:
+        return text_.str.to_datetime(
+            fmt, strict=False, time_unit="us", time_zone="UTC"
+        ).dt.replace_time_zone(None)
+    return text_.str.to_datetime(fmt, strict=False, time_unit="us")
+
+
+def to_timestamp(expr: pl.Expr, formats: Sequence[str] = TIMESTAMP_FORMATS) -> pl.Expr:
+    """ISO 8601 (with T/Z/offsets), 'YYYY-MM-DD hh:mm:ss', M/D/YYYY (Azure) → UTC.
+
+    Each format costs a full pass, so the pipeline first tries the one format a sample of
+    the file uses and falls back to all of them only if a value does not parse.
+    """
+    text_ = _timestamp_text(expr)
+    attempts = [_parse(text_, fmt) for fmt in formats]
+    return (attempts[0] if len(attempts) == 1 else pl.coalesce(attempts)).cast(TIMESTAMP)
+
+
+def infer_timestamp_format(sample: pl.Series) -> str | None:
+    """The first format that parses every non-null value of the sample, if any."""
+    values = sample.drop_nulls()
+    if values.is_empty():
+        return None
+    frame = values.to_frame("v")
+    for fmt in TIMESTAMP_FORMATS:
+        parsed = frame.select(_parse(_timestamp_text(pl.col("v")), fmt).is_null().sum())
+        if parsed.item() == 0:
+            return fmt
+    return None
 
 
 def digits_beyond(expr: pl.Expr, scale: int) -> pl.Expr:
-    """True where a plain decimal text carries more than ``scale`` fractional digits."""
-    return expr.str.contains(rf"\.\d{{{scale + 1},}}$") | expr.str.contains(r"[eE]-")
+    """True where a decimal text carries more than ``scale`` fractional digits; in E notation
+    that is the mantissa's minus the exponent (5.64902E-05 has 10, 1.5E-30 has 31)."""
+    exponent = expr.str.extract(r"[eE]([-+]?\d+)$", 1).cast(pl.Int64, strict=False)
+    mantissa = expr.str.extract(r"\.(\d+)[eE]", 1).str.len_chars().fill_null(0).cast(pl.Int64)
+    plain = expr.str.contains(rf"\.\d{{{scale + 1},}}$")
+    return pl.when(exponent.is_null()).then(plain).otherwise(mantissa - exponent > scale)
 
 
 def tags_from_json_like(expr: pl.Expr) -> pl.Expr:

@@ -18,7 +18,7 @@ import polars as pl
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import known_currencies
 from billbyte.usage import canonical as C
-from billbyte.usage.normalize import Field, Kind, digits_beyond
+from billbyte.usage.normalize import Field, Kind, digits_beyond, infer_timestamp_format
 from billbyte.usage.readers.base import Mapping_, Reader
 from billbyte.usage.readers.registry import detect
 from billbyte.usage.staging import StagedFile, locate_ragged_record, scan, stage
@@ -78,10 +78,17 @@ def _raw_name(name: str) -> str:
     return f"__raw_{name}"
 
 
+SAMPLE_ROWS = 2000
+
+
 def build_frame(
-    staged: Sequence[StagedFile], reader: Reader, report: str | None
+    staged: Sequence[StagedFile], reader: Reader, report: str | None, *, fast: bool = True
 ) -> tuple[pl.LazyFrame, Mapping_]:
-    """The typed canonical frame plus the raw text needed to explain errors."""
+    """The typed canonical frame plus the raw text needed to explain errors.
+
+    With ``fast``, each timestamp column is parsed with the one format that a sample of the
+    file uses; the caller retries with ``fast=False`` (all formats) if any value fails.
+    """
     frames = []
     for index, item in enumerate(staged):
         frame = scan(item).with_row_index("__row", offset=1)
@@ -92,6 +99,16 @@ def build_frame(
     if mapping.keep is not None:
         raw = raw.filter(mapping.keep)
 
+    formats: dict[str, str | None] = {}
+    if fast:
+        stamp_fields = {n: f for n, f in mapping.fields.items() if f.kind == Kind.TIMESTAMP}
+        if stamp_fields:
+            sample = (
+                raw.head(SAMPLE_ROWS)
+                .select([f.raw.alias(n) for n, f in stamp_fields.items()])
+                .collect()
+            )
+            formats = {n: infer_timestamp_format(sample[n]) for n in stamp_fields}
     typed: list[pl.Expr] = []
     checks: list[pl.Expr] = []
     for name in C.COLUMNS:
@@ -101,7 +118,7 @@ def build_frame(
         if spec is None:
             typed.append(pl.lit(None, dtype=C.SCHEMA[name]).alias(name))
             continue
-        typed.append(spec.typed().cast(C.SCHEMA[name]).alias(name))
+        typed.append(spec.typed(formats.get(name)).cast(C.SCHEMA[name]).alias(name))
         if spec.kind != Kind.TEXT:
             checks.append(spec.raw.alias(_raw_name(name)))
     # The row's whole content identifies exact duplicates; polars' hash is fast and stable
@@ -132,7 +149,7 @@ def build_frame(
         identity.fill_null("").alias("__identity"),
         scope.cast(pl.String).fill_null("default").alias("__scope"),
     )
-    return frame, mapping
+    return problem_columns(frame, mapping), mapping
 
 
 def _where(staged: Sequence[StagedFile], file_index: int, row: int) -> dict[str, Any]:
@@ -142,13 +159,13 @@ def _where(staged: Sequence[StagedFile], file_index: int, row: int) -> dict[str,
     return where
 
 
-def validate(
-    typed_path: Path, staged: Sequence[StagedFile], mapping: Mapping_
-) -> tuple[int, list[dict[str, Any]], int, int]:
-    """Returns (rows, errors, rows_with_errors, rounded_values)."""
-    frame = pl.scan_parquet(typed_path)
+def problem_columns(frame: pl.LazyFrame, mapping: Mapping_) -> pl.LazyFrame:
+    """Adds ``__problem`` (why a row cannot be billed, or null) and ``__rounded`` (cost
+    values beyond 24 decimals) and drops the raw text: computed in the same streaming pass
+    as the parsing, so the raw columns are never written out."""
     schema = frame.collect_schema()
     problems: list[pl.Expr] = []
+    raw_columns = [c for c in schema if c.startswith("__raw_")]
     for name in C.COLUMNS:
         raw = _raw_name(name)
         if raw in schema:
@@ -179,29 +196,39 @@ def validate(
             & ~pl.col("billing_currency").str.to_uppercase().is_in(currencies.implode())
         ).then(pl.format("unknown currency {}", pl.col("billing_currency")))
     )
+    money_raw = [_raw_name(n) for n in C.COST_COLUMNS + C.PRICE_COLUMNS if _raw_name(n) in schema]
+    rounded = (
+        pl.sum_horizontal([_beyond(pl.col(n), C.MONEY_SCALE) for n in money_raw])
+        if money_raw
+        else pl.lit(0)
+    )
     message = pl.concat_str(problems, separator="; ", ignore_nulls=True)
-    checked = frame.select(pl.col("__file"), pl.col("__row"), message.alias("__problem"))
-    bad = checked.filter(pl.col("__problem").is_not_null() & (pl.col("__problem") != ""))
-    stats = pl.concat(
-        [frame.select(pl.len().alias("n")), bad.select(pl.len().alias("n"))]
+    return frame.with_columns(
+        pl.when(message == "").then(None).otherwise(message).alias("__problem"),
+        rounded.cast(pl.Int32).alias("__rounded"),
+    ).drop(raw_columns)
+
+
+def validate(
+    typed_path: Path, staged: Sequence[StagedFile]
+) -> tuple[int, list[dict[str, Any]], int, int]:
+    """Returns (rows, errors, rows_with_errors, rounded_values), reading only the
+    problem columns of the typed file."""
+    frame = pl.scan_parquet(typed_path).select("__file", "__row", "__problem", "__rounded")
+    stats = frame.select(
+        pl.len().alias("rows"),
+        pl.col("__problem").is_not_null().sum().alias("bad"),
+        pl.col("__rounded").sum().alias("rounded"),
     ).collect()
-    rows, bad_rows = int(stats["n"][0]), int(stats["n"][1])
+    rows, bad_rows = int(stats["rows"][0]), int(stats["bad"][0])
     errors = []
     if bad_rows:
-        for item in bad.head(MAX_ERRORS).collect().iter_rows(named=True):
+        bad = frame.filter(pl.col("__problem").is_not_null()).head(MAX_ERRORS).collect()
+        for item in bad.iter_rows(named=True):
             errors.append(
                 {**_where(staged, item["__file"], item["__row"]), "message": item["__problem"]}
             )
-    rounded = 0
-    money_raw = [_raw_name(n) for n in C.COST_COLUMNS + C.PRICE_COLUMNS if _raw_name(n) in schema]
-    if money_raw and not bad_rows:
-        rounded = int(
-            frame.select(
-                pl.sum_horizontal([_beyond(pl.col(n), C.MONEY_SCALE) for n in money_raw]).sum()
-            )
-            .collect()
-            .item()
-        )
+    rounded = 0 if bad_rows else int(stats["rounded"][0] or 0)
     return rows, errors, bad_rows, rounded
 
 
@@ -243,6 +270,20 @@ def fingerprint(frame: pl.LazyFrame) -> str:
         if buffer is not None:
             digest.update(buffer.to_pybytes())
     return digest.hexdigest()
+
+
+def _sink_typed(
+    frame: pl.LazyFrame, typed_path: Path, staged: Sequence[StagedFile], reader: Reader
+) -> None:
+    try:
+        frame.sink_parquet(typed_path)
+    except pl.exceptions.PolarsError as exc:
+        located = next(filter(None, map(locate_ragged_record, staged)), None)
+        reason = str(exc).splitlines()[0]
+        raise InvalidInput(
+            located or f"{staged[0].name}: cannot parse the file as {reader.name}: {reason}",
+            code="ragged_row" if located else "bad_file",
+        ) from None
 
 
 def run(
@@ -292,20 +333,16 @@ def _run(
     files = [{"name": s.name, "sha256": s.sha256, "bytes": s.size} for s in staged]
 
     progress("parsing", 0.2)
-    frame, mapping = build_frame(staged, reader, report)
     typed_path = work_dir / "typed.parquet"
-    try:
-        frame.sink_parquet(typed_path)
-    except pl.exceptions.PolarsError as exc:
-        located = next(filter(None, map(locate_ragged_record, staged)), None)
-        reason = str(exc).splitlines()[0]
-        raise InvalidInput(
-            located or f"{staged[0].name}: cannot parse the file as {reader.name}: {reason}",
-            code="ragged_row" if located else "bad_file",
-        ) from None
-
+    frame, mapping = build_frame(staged, reader, report)
+    _sink_typed(frame, typed_path, staged, reader)
     progress("validating", 0.5)
-    rows, errors, bad_rows, rounded = validate(typed_path, staged, mapping)
+    rows, errors, bad_rows, rounded = validate(typed_path, staged)
+    if errors:
+        # Perhaps only the sampled timestamp format was too narrow: try every format.
+        frame, mapping = build_frame(staged, reader, report, fast=False)
+        _sink_typed(frame, typed_path, staged, reader)
+        rows, errors, bad_rows, rounded = validate(typed_path, staged)
     if rows == 0:
         raise RejectedFile(
             f"{staged[0].name}: the file has a header but no line items.", [], 0, 0, reader.name
@@ -322,38 +359,12 @@ def _run(
             reader.name,
         )
 
-    progress("de-duplicating", 0.65)
-    typed = pl.scan_parquet(typed_path)
-    keep_cols = [c for c in typed.collect_schema().names() if not c.startswith("__raw_")]
-    deduped = (
-        typed.select(keep_cols)
-        .unique(subset=["__hash"], keep="first", maintain_order=True)
-        .with_columns(
-            pl.col("billing_currency").str.to_uppercase(),
-            pl.lit(import_id).alias("import_id"),
-            pl.col("__row").cast(pl.Int64).alias("row_number"),
-            pl.concat_str(
-                [pl.col("__identity"), pl.lit("#"), pl.col("__hash").cast(pl.String)]
-            ).alias("line_key"),
-            pl.col("billing_period_start").dt.strftime("%Y-%m").alias("__period"),
-        )
-    )
-    dedup_path = work_dir / "deduped.parquet"
-    deduped.sink_parquet(dedup_path)
-    stored = pl.scan_parquet(dedup_path)
-    accepted = int(stored.select(pl.len()).collect().item())
-    totals = totals_of(stored)
-    sub_accounts = sorted(
-        v
-        for v in stored.select(pl.col("sub_account_id").unique())
-        .collect()["sub_account_id"]
-        .to_list()
-        if v
-    )
-
-    progress("writing", 0.8)
+    progress("writing", 0.65)
+    typed = pl.scan_parquet(typed_path).drop("__problem", "__rounded")
     keys = (
-        stored.select("__period", "__scope")
+        typed.select(
+            pl.col("billing_period_start").dt.strftime("%Y-%m").alias("__period"), "__scope"
+        )
         .unique()
         .sort(["__period", "__scope"])
         .collect()
@@ -361,12 +372,28 @@ def _run(
     )
     slices: list[SliceFile] = []
     for period, scope in keys:
-        part = stored.filter((pl.col("__period") == period) & (pl.col("__scope") == scope))
+        # Exact duplicates collapse to their first row; identical rows in different slices
+        # are different lines (another month or account), so de-duplication is per slice.
+        part = (
+            typed.filter(
+                (pl.col("billing_period_start").dt.strftime("%Y-%m") == period)
+                & (pl.col("__scope") == scope)
+            )
+            .unique(subset=["__hash"], keep="first", maintain_order=True)
+            .with_columns(
+                pl.col("billing_currency").str.to_uppercase(),
+                pl.lit(import_id).alias("import_id"),
+                pl.col("__row").cast(pl.Int64).alias("row_number"),
+                pl.concat_str(
+                    [pl.col("__identity"), pl.lit("#"), pl.col("__hash").cast(pl.String)]
+                ).alias("line_key"),
+            )
+            .select([*C.COLUMNS, "__hash"])
+        )
         scope_digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
         target = store_dir / slice_prefix / period / scope_digest / f"{import_id}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
-        ordered = part.sort("line_key").select([*C.COLUMNS, "__hash"])
-        ordered.sink_parquet(target)
+        part.sink_parquet(target)
         written = pl.scan_parquet(target)
         slices.append(
             SliceFile(
@@ -378,6 +405,16 @@ def _run(
                 totals=totals_of(written),
             )
         )
+    stored = pl.concat([pl.scan_parquet(piece.path) for piece in slices], how="vertical_relaxed")
+    accepted = sum(piece.row_count for piece in slices)
+    totals = totals_of(stored)
+    sub_accounts = sorted(
+        v
+        for v in stored.select(pl.col("sub_account_id").unique())
+        .collect()["sub_account_id"]
+        .to_list()
+        if v
+    )
     progress("done", 1.0)
     return PipelineResult(
         reader=reader.name,
