@@ -334,13 +334,13 @@ def _run(
 
     progress("parsing", 0.2)
     typed_path = work_dir / "typed.parquet"
-    frame, mapping = build_frame(staged, reader, report)
+    frame, _ = build_frame(staged, reader, report)
     _sink_typed(frame, typed_path, staged, reader)
     progress("validating", 0.5)
     rows, errors, bad_rows, rounded = validate(typed_path, staged)
     if errors:
         # Perhaps only the sampled timestamp format was too narrow: try every format.
-        frame, mapping = build_frame(staged, reader, report, fast=False)
+        frame, _ = build_frame(staged, reader, report, fast=False)
         _sink_typed(frame, typed_path, staged, reader)
         rows, errors, bad_rows, rounded = validate(typed_path, staged)
     if rows == 0:
