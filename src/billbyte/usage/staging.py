@@ -278,7 +278,7 @@ def as_text(frame: pl.LazyFrame) -> pl.LazyFrame:
             if dtype.time_zone:
                 column = column.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
             exprs.append(column.dt.to_string("%Y-%m-%dT%H:%M:%S%.f").alias(name))
-        elif isinstance(dtype, pl.Struct | pl.List | pl.Array):
+        elif dtype.is_nested():
             prefix = len(json.dumps(name)) + 2
             exprs.append(
                 pl.struct(column)
