@@ -1,0 +1,1 @@
+"""Webhooks: endpoints registered by MSPs, an outbox of events, signed deliveries with retries."""
