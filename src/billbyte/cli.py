@@ -13,6 +13,8 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from billbyte.db.migrate import DatabaseBehind, ensure_schema, upgrade
+from billbyte.fx import cli as fx_cli
+from billbyte.jobs import cli as jobs_cli
 from billbyte.kit.errors import BillByteError
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.settings import get_settings
@@ -20,6 +22,7 @@ from billbyte.tenancy import service as tenancy
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role
 from billbyte.usage import cli as usage_cli
+from billbyte.webhooks import cli as webhooks_cli
 
 app = typer.Typer(
     help="BillByte: usage billing for cloud resellers.",
@@ -31,6 +34,10 @@ key_app = typer.Typer(help="Manage an MSP's API keys.", no_args_is_help=True)
 msp_app.add_typer(key_app, name="api-key")
 app.add_typer(msp_app, name="msp")
 app.add_typer(usage_cli.app, name="usage")
+app.add_typer(fx_cli.app, name="fx")
+app.add_typer(webhooks_cli.app, name="webhooks")
+app.add_typer(jobs_cli.app, name="jobs")
+app.command("rate")(jobs_cli.rate_command)
 
 T = TypeVar("T")
 
@@ -95,12 +102,39 @@ def serve(
             level=runtime.settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-        uvicorn.run(
-            create_app(runtime),
-            host=host or runtime.settings.host,
-            port=port or runtime.settings.port,
-            log_level=runtime.settings.log_level.lower(),
-        )
+        stop = start_workers(runtime)
+        try:
+            uvicorn.run(
+                create_app(runtime),
+                host=host or runtime.settings.host,
+                port=port or runtime.settings.port,
+                log_level=runtime.settings.log_level.lower(),
+            )
+        finally:
+            stop()
+
+
+def start_workers(runtime: Runtime) -> Callable[[], None]:
+    """The embedded default runs background work in threads of the server process: the job
+    loop (rating after imports and rule changes) and webhook delivery."""
+    import threading
+
+    from billbyte.jobs.service import run_forever
+    from billbyte.rating import service as _rating  # noqa: F401  (registers the handler)
+    from billbyte.webhooks import worker
+
+    stop = threading.Event()
+    jobs = threading.Thread(
+        target=run_forever, args=(runtime, stop), name="billbyte-jobs", daemon=True
+    )
+    jobs.start()
+    deliveries = worker.start_background(runtime)
+
+    def stop_all() -> None:
+        stop.set()
+        deliveries.stop()
+
+    return stop_all
 
 
 @msp_app.command("create")

@@ -8,14 +8,20 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from billbyte import __version__
+from billbyte.analytics.endpoints import router as analytics_router
 from billbyte.api import problems
 from billbyte.audit.endpoints import router as audit_router
+from billbyte.charges.endpoints import router as charges_router
+from billbyte.credit.endpoints import router as credit_router
 from billbyte.customers.endpoints import router as customers_router
+from billbyte.fx.endpoints import router as fx_router
 from billbyte.idempotency.middleware import IdempotencyMiddleware
 from billbyte.partners.endpoints import router as partners_router
+from billbyte.pricing.endpoints import router as pricing_router
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.tenancy.endpoints import router as api_keys_router
 from billbyte.usage.endpoints import router as usage_router
+from billbyte.webhooks.endpoints import router as webhooks_router
 
 DESCRIPTION = """
 Usage billing for cloud service brokers. Authenticate with `Authorization: Bearer <api key>`.
@@ -40,8 +46,14 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         partners_router,
         customers_router,
         usage_router,
+        pricing_router,
+        charges_router,
+        credit_router,
+        analytics_router,
+        fx_router,
         audit_router,
         api_keys_router,
+        webhooks_router,
     ):
         app.include_router(router)
 

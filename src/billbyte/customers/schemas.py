@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from babel import Locale, UnknownLocaleError
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -100,6 +100,14 @@ class CustomerCreate(BaseModel):
     billing_cycle: BillingCycle = BillingCycle.MONTHLY
     billing_anchor_day: int = Field(default=1, ge=1, le=28)
     credit_limit: CreditLimit | None = None
+    price_plan_id: str | None = Field(default=None, description="Null: the MSP's default plan.")
+    prepaid_balance: CreditLimit | None = None
+    credit_thresholds: list[Annotated[int, Field(gt=0, le=1000)]] | None = Field(
+        default=None, description="Percentages of the limit; null: the MSP's policy."
+    )
+    credit_action: Literal["notify", "suspend"] | None = Field(
+        default=None, description="Null: the MSP's policy."
+    )
     vendors: list[Vendor] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -118,6 +126,14 @@ class CustomerUpdate(BaseModel):
     billing_cycle: BillingCycle | None = None
     billing_anchor_day: int | None = Field(default=None, ge=1, le=28)
     credit_limit: CreditLimit | None = None
+    price_plan_id: str | None = Field(default=None, description="Null: the MSP's default plan.")
+    prepaid_balance: CreditLimit | None = None
+    credit_thresholds: list[Annotated[int, Field(gt=0, le=1000)]] | None = Field(
+        default=None, description="Percentages of the limit; null: the MSP's policy."
+    )
+    credit_action: Literal["notify", "suspend"] | None = Field(
+        default=None, description="Null: the MSP's policy."
+    )
     vendors: list[Vendor] | None = None
     metadata: dict[str, Any] | None = None
 
@@ -145,13 +161,17 @@ class CustomerOut(BaseModel):
     billing_cycle: BillingCycle
     billing_anchor_day: int
     credit_limit: Decimal | None
+    price_plan_id: str | None = None
+    prepaid_balance: Decimal | None = None
+    credit_thresholds: list[int] | None = None
+    credit_action: str | None = None
     vendors: list[str]
     status: CustomerStatus
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
 
-    @field_serializer("credit_limit")
+    @field_serializer("credit_limit", "prepaid_balance")
     def _decimal(self, value: Decimal | None) -> str | None:
         return None if value is None else format(value, "f")
 

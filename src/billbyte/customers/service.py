@@ -20,7 +20,9 @@ from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.vendors import Vendor
 from billbyte.partners import service as partners
+from billbyte.rating import triggers
 from billbyte.tenancy.auth import AuthSubject
+from billbyte.webhooks import service as webhooks
 
 
 def to_out(customer: Customer) -> CustomerOut:
@@ -34,6 +36,10 @@ def to_out(customer: Customer) -> CustomerOut:
         billing_cycle=customer.billing_cycle,
         billing_anchor_day=customer.billing_anchor_day,
         credit_limit=customer.credit_limit,
+        price_plan_id=customer.price_plan_id,
+        prepaid_balance=customer.prepaid_balance,
+        credit_thresholds=customer.credit_thresholds,
+        credit_action=customer.credit_action,
         vendors=list(customer.vendors or []),
         status=customer.status,
         metadata=dict(customer.metadata_ or {}),
@@ -44,6 +50,33 @@ def to_out(customer: Customer) -> CustomerOut:
 
 def _snapshot(customer: Customer) -> dict[str, Any]:
     return to_out(customer).model_dump(mode="json", exclude={"object", "created_at", "updated_at"})
+
+
+_NULLABLE = (
+    "credit_limit",
+    "country",
+    "price_plan_id",
+    "prepaid_balance",
+    "credit_thresholds",
+    "credit_action",
+)
+# Changing these re-rates the customer's open periods.
+_RATING_FIELDS = (
+    "price_plan_id",
+    "currency",
+    "credit_limit",
+    "prepaid_balance",
+    "credit_thresholds",
+    "credit_action",
+)
+
+
+def _checked_plan(session: Session, subject: AuthSubject, plan_id: str | None) -> str | None:
+    if plan_id is not None:
+        from billbyte.pricing import service as pricing
+
+        pricing.get_plan(session, subject, plan_id)
+    return plan_id
 
 
 def find_by_external_id(
@@ -72,6 +105,10 @@ def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tupl
         billing_cycle=data.billing_cycle.value,
         billing_anchor_day=data.billing_anchor_day,
         credit_limit=data.credit_limit,
+        price_plan_id=_checked_plan(session, subject, data.price_plan_id),
+        prepaid_balance=data.prepaid_balance,
+        credit_thresholds=data.credit_thresholds,
+        credit_action=data.credit_action,
         vendors=sorted({v.value for v in data.vendors}),
         metadata_=data.metadata,
     )
@@ -94,6 +131,7 @@ def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tupl
         before=None,
         after=_snapshot(customer),
     )
+    webhooks.emit(session, subject.msp_id, "customer.created", to_out(customer).model_dump())
     return customer, True
 
 
@@ -130,15 +168,21 @@ def update(
     customer = get(session, subject, customer_id)
     before = _snapshot(customer)
     for name, value in data.model_dump(exclude_unset=True).items():
-        if value is None and name not in ("credit_limit", "country"):
+        if value is None and name not in _NULLABLE:
             raise InvalidInput(f"{name} cannot be null.", field=name)
         if name == "vendors":
             value = sorted({Vendor(v).value for v in value})
         if name == "metadata":
             name = "metadata_"
+        if name == "price_plan_id":
+            _checked_plan(session, subject, value)
         setattr(customer, name, value)
     session.flush()
     after = _snapshot(customer)
+    if after != before:
+        webhooks.emit(session, subject.msp_id, "customer.updated", to_out(customer).model_dump())
+    if any(before.get(k) != after.get(k) for k in _RATING_FIELDS):
+        triggers.pricing_changed(session, subject.msp_id, customer_id=customer.id)
     if after != before:
         record(
             session,
@@ -216,6 +260,7 @@ def link_vendor_account(
             "kind": kind.value,
         },
     )
+    triggers.links_changed(session, subject.msp_id)
     return link
 
 
@@ -270,3 +315,4 @@ def unlink_vendor_account(
         after=None,
     )
     session.delete(link)
+    triggers.links_changed(session, subject.msp_id)

@@ -1,11 +1,17 @@
 """Imports every feature's ORM models so that ``Base.metadata`` is complete."""
 
 from billbyte.audit import models as audit_models
+from billbyte.credit import models as credit_models
 from billbyte.customers import models as customer_models
+from billbyte.fx import models as fx_models
 from billbyte.idempotency import models as idempotency_models
+from billbyte.jobs import models as job_models
 from billbyte.partners import models as partner_models
+from billbyte.pricing import models as pricing_models
+from billbyte.rating import models as rating_models
 from billbyte.tenancy import models as tenancy_models
 from billbyte.usage import models as usage_models
+from billbyte.webhooks import models as webhook_models
 
 ALL = (
     tenancy_models,
@@ -14,4 +20,10 @@ ALL = (
     customer_models,
     idempotency_models,
     usage_models,
+    fx_models,
+    webhook_models,
+    job_models,
+    pricing_models,
+    rating_models,
+    credit_models,
 )

@@ -63,3 +63,32 @@ def format_amount(amount: Decimal) -> str:
     """Decimal as a plain string without exponent (``1E+2`` becomes ``100``)."""
     text = format(amount, "f")
     return text
+
+
+def allocate(
+    amounts: list[Decimal], currency: str, keys: list[str] | None = None
+) -> tuple[list[Decimal], Decimal]:
+    """Round each amount to the currency's minor unit so that the rounded lines add up
+    exactly to the rounded total (largest-remainder method).
+
+    Each line is first rounded half-even; the few minor units the total is off by are then
+    moved, one each, to the lines whose rounding moved them furthest in the other
+    direction (ties broken by ``keys``, so the result is deterministic). No line moves
+    more than one minor unit from its exact value.
+    """
+    step = quantum(currency)
+    exact_total = sum(amounts, Decimal(0))
+    total = round_money(exact_total, currency)
+    rounded = [round_money(a, currency) for a in amounts]
+    gap = int((total - sum(rounded, Decimal(0))) / step)
+    if gap:
+        order_keys = keys or [f"{i:012d}" for i in range(len(amounts))]
+        residual = [a - r for a, r in zip(amounts, rounded, strict=True)]
+        direction = 1 if gap > 0 else -1
+        # Lines whose exact value lies furthest above (or below) their rounding go first.
+        candidates = sorted(
+            range(len(amounts)), key=lambda i: (-direction * residual[i], order_keys[i])
+        )
+        for index in candidates[: abs(gap)]:
+            rounded[index] += direction * step
+    return rounded, total

@@ -28,12 +28,14 @@ from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.partners import service as partners
+from billbyte.rating import triggers
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage import canonical as C
 from billbyte.usage import pipeline
 from billbyte.usage.models import UsageImport, UsageSlice
 from billbyte.usage.pipeline import Progress, RejectedFile
+from billbyte.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +194,7 @@ def _commit_slices(
         item = session.get(UsageImport, import_id)
         assert item is not None
         replaced = unchanged = 0
+        changed_periods: set[str] = set()
         for piece in result.slices:
             current = session.scalar(
                 select(UsageSlice)
@@ -225,6 +228,7 @@ def _commit_slices(
                 )
             )
             replaced += 1
+            changed_periods.add(piece.billing_period)
         session.flush()
         linked = _linked_identifiers(session, item.partner_account_id)
         item.status = "completed"
@@ -255,6 +259,22 @@ def _commit_slices(
                 "rows_accepted": result.rows_accepted,
                 "slices_replaced": replaced,
                 "slices_unchanged": unchanged,
+            },
+        )
+        if changed_periods:
+            triggers.usage_changed(session, item.msp_id, changed_periods)
+        webhooks.emit(
+            session,
+            item.msp_id,
+            "usage.imported",
+            {
+                "import_id": item.id,
+                "partner_account_id": item.partner_account_id,
+                "format": result.reader,
+                "outcome": item.outcome,
+                "rows_accepted": result.rows_accepted,
+                "periods": sorted(changed_periods),
+                "totals": result.totals,
             },
         )
         uow.commit()

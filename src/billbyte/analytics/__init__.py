@@ -1,0 +1,1 @@
+"""Help-desk analytics: why is this customer's bill what it is?"""

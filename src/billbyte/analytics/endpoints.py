@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from billbyte.analytics import service
+from billbyte.api.deps import RuntimeDep, Subject, Uow
+from billbyte.api.responses import READ_ONE
+
+router = APIRouter(tags=["help desk"])
+
+
+@router.get(
+    "/v1/customers/{customer_id}/analytics",
+    summary="Spend by vendor/service/day, top resources, forecast, anomalies, events",
+    responses=READ_ONE,
+)
+def customer_analytics(
+    customer_id: str,
+    subject: Subject,
+    uow: Uow,
+    runtime: RuntimeDep,
+    period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+) -> dict[str, Any]:
+    return service.analytics(runtime, uow.session, subject, customer_id, period)

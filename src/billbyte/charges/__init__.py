@@ -1,0 +1,1 @@
+"""Open charges of the current invoice, the change feed, and the margin report."""

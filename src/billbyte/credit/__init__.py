@@ -1,0 +1,1 @@
+"""Credit control: limits, prepaid balances, thresholds that act before the bill surprises."""

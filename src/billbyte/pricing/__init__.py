@@ -1,0 +1,1 @@
+"""Price plans and rules: how vendor cost becomes the customer's price."""

@@ -1,0 +1,1 @@
+"""Rating: usage lines become priced, converted charge lines of the customer's open invoice."""

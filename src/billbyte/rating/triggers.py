@@ -1,0 +1,36 @@
+"""What makes rating run again: recorded as jobs in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from billbyte.jobs.service import enqueue
+
+RATE = "rate"
+
+
+def rate_later(session: Session, msp_id: str, period: str | None = None) -> None:
+    """Re-rate one period of an MSP, or (period None) every open period with usage."""
+    key = f"{msp_id}:{period or '*'}"
+    enqueue(session, RATE, key, {"msp_id": msp_id, "period": period})
+
+
+def usage_changed(session: Session, msp_id: str, periods: Iterable[str]) -> None:
+    for period in sorted(set(periods)):
+        rate_later(session, msp_id, period)
+
+
+def pricing_changed(session: Session, msp_id: str, customer_id: str | None = None) -> None:
+    # Customer-level changes still re-rate the MSP's periods: the job is cheap to coalesce
+    # and a narrower key would let a later broad change and this one both run.
+    rate_later(session, msp_id)
+
+
+def links_changed(session: Session, msp_id: str) -> None:
+    rate_later(session, msp_id)
+
+
+def fx_changed(session: Session, msp_id: str) -> None:
+    rate_later(session, msp_id)
