@@ -114,6 +114,27 @@ def serve(
             stop()
 
 
+@app.command()
+def worker() -> None:
+    """Run background work only (jobs and webhook deliveries), e.g. on extra machines
+    against PostgreSQL; any number may run, each job and delivery is claimed by one."""
+    import signal
+    import threading
+
+    with runtime_ready() as runtime:
+        logging.basicConfig(
+            level=runtime.settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        done = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: done.set())
+        stop = start_workers(runtime)
+        typer.echo("worker running; Ctrl-C to stop", err=True)
+        done.wait()
+        stop()
+
+
 def start_workers(runtime: Runtime) -> Callable[[], None]:
     """The embedded default runs background work in threads of the server process: the job
     loop (rating after imports and rule changes) and webhook delivery."""

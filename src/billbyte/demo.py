@@ -121,9 +121,136 @@ def seed(runtime: Runtime) -> dict[str, Any]:
     runtime.settings.var_dir.mkdir(parents=True, exist_ok=True)
     key_file.write_text(api_key + "\n")
     key_file.chmod(0o600)
+    _seed_pricing_and_usage(runtime, subject, by_vendor[Vendor.AWS].id)
     return {
         "msp_id": msp.id,
         "api_key": api_key,
         "customers": len(CUSTOMERS),
         "partner_accounts": {v.value: a.id for v, a in by_vendor.items()},
     }
+
+
+AWS_SERVICES = [
+    ("Amazon Elastic Compute Cloud", "Compute", "Hrs", Decimal("0.0928")),
+    ("Amazon Simple Storage Service", "Storage", "GB-Mo", Decimal("0.0245")),
+    ("Amazon Relational Database Service", "Databases", "Hrs", Decimal("0.2040")),
+    ("AWS Lambda", "Compute", "Requests", Decimal("0.0000002")),
+]
+DEMO_RATES = {"EUR": Decimal("0.9210"), "GBP": Decimal("0.7850"), "JPY": Decimal("151.20")}
+
+
+def _seed_pricing_and_usage(runtime: Runtime, subject: AuthSubject, aws_account_id: str) -> None:
+    """A default plan, USD rates for this month, and this month's AWS usage so far, so
+    that the demo shows charges at once. Idempotent like the rest of the demo."""
+    import csv
+    import tempfile
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    from billbyte.fx import service as fx
+    from billbyte.fx.schemas import FxRatesPut
+    from billbyte.pricing import service as pricing
+    from billbyte.pricing.models import PricePlan
+    from billbyte.pricing.schemas import PricePlanIn, PriceRuleIn
+    from billbyte.usage import service as usage
+
+    today = date.today()
+    first = today.replace(day=1)
+    with runtime.uow() as uow:
+        if (
+            uow.session.scalar(select(PricePlan.id).where(PricePlan.msp_id == subject.msp_id))
+            is None
+        ):
+            pricing.create_plan(
+                uow.session,
+                subject,
+                PricePlanIn(
+                    name="Standard",
+                    is_default=True,
+                    rules=[
+                        PriceRuleIn(
+                            vendor=Vendor.AWS, adjustment="markup_percent", value=Decimal(15)
+                        ),
+                        PriceRuleIn(
+                            vendor=Vendor.AZURE,
+                            basis="list",
+                            adjustment="discount_percent",
+                            value=Decimal(5),
+                        ),
+                    ],
+                ),
+            )
+        days = [first + timedelta(days=n) for n in range(40)]
+        fx.put_rates(
+            uow.session,
+            subject,
+            FxRatesPut(
+                rates=[
+                    {"base": "USD", "quote": quote, "date": day.isoformat(), "rate": str(rate)}
+                    for day in days
+                    for quote, rate in DEMO_RATES.items()
+                ],
+                source="demo",
+            ),
+        )
+        uow.commit()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"demo-aws-{first:%Y-%m}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(
+                [
+                    "BillingAccountId",
+                    "SubAccountId",
+                    "BillingCurrency",
+                    "BillingPeriodStart",
+                    "BillingPeriodEnd",
+                    "ChargePeriodStart",
+                    "ChargePeriodEnd",
+                    "ChargeCategory",
+                    "ChargeFrequency",
+                    "ProviderName",
+                    "ServiceName",
+                    "ServiceCategory",
+                    "RegionId",
+                    "ResourceId",
+                    "PricingQuantity",
+                    "PricingUnit",
+                    "ListCost",
+                    "BilledCost",
+                    "EffectiveCost",
+                ]
+            )
+            end = (first + timedelta(days=32)).replace(day=1)
+            for offset in range(max((today - first).days, 1)):
+                day = first + timedelta(days=offset)
+                for account_index, account in enumerate(("222222222222", "333333333333")):
+                    for index, (service, category, unit, price) in enumerate(AWS_SERVICES):
+                        quantity = Decimal(24 * (index + 1) * (account_index + 2) + offset % 5)
+                        listed = (quantity * price).quantize(Decimal("0.0000000001"))
+                        billed = (listed * Decimal("0.94")).quantize(Decimal("0.0000000001"))
+                        writer.writerow(
+                            [
+                                "111111111111",
+                                account,
+                                "USD",
+                                f"{first}T00:00:00Z",
+                                f"{end}T00:00:00Z",
+                                f"{day}T00:00:00Z",
+                                f"{day + timedelta(days=1)}T00:00:00Z",
+                                "Usage",
+                                "Usage-Based",
+                                "AWS",
+                                service,
+                                category,
+                                "eu-central-1",
+                                f"arn:aws:demo:{account}:{index}",
+                                quantity,
+                                unit,
+                                listed,
+                                billed,
+                                billed,
+                            ]
+                        )
+        usage.import_files(runtime, subject, aws_account_id, [(path, path.name)])
