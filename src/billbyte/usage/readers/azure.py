@@ -256,7 +256,9 @@ def _product(price: str, quantity: str, rate: pl.Expr | None, source: str) -> Fi
     if rate is not None:
         value = value * to_money(rate)
         missing = missing | rate.is_null()
-    broken = pl.concat_str([price_raw, pl.lit(" × "), quantity_raw])
+        source = f"{source} × exchangeRatePricingToBilling"
+    operands = [price_raw, quantity_raw] + ([rate] if rate is not None else [])
+    broken = pl.concat_str(operands, separator=" × ")  # not a number: reported as such
     raw = (
         pl.when(missing)
         .then(pl.lit(None, dtype=pl.String))
@@ -276,7 +278,7 @@ def _scaled_price(price: str, rate: pl.Expr | None) -> Field:
         pl.when(col(price).is_null() | rate.is_null())
         .then(pl.lit(None, dtype=pl.String))
         .when(value.is_null())
-        .then(col(price))
+        .then(pl.concat_str([col(price), rate], separator=" × "))  # reported, not stored
         .otherwise(value.cast(pl.String))
     )
     return Field(raw, Kind.MONEY, f"{price} × exchangeRatePricingToBilling")
@@ -314,18 +316,11 @@ class AzureReader:
         fields: dict[str, Field] = {}
 
         # ---- money -------------------------------------------------------------------
+        self._require(cols)
         cost_col = cols.find(*COST)
         cost = cols.money(*COST)
-        assert cost is not None and cost_col is not None  # score() guarantees it
+        assert cost is not None and cost_col is not None  # _require checked it
         fields["billed_cost"] = cost
-        if cols.find(*CURRENCY) is None:
-            raise InvalidInput(
-                "This Azure cost export has no billing currency column (BillingCurrency, "
-                "BillingCurrencyCode or Currency), so its costs cannot be billed; export it "
-                "again from Cost Management with all columns.",
-                code="missing_column",
-                field="BillingCurrency",
-            )
         fields["billing_currency"] = Field(
             cols.expr(*CURRENCY).str.to_uppercase(), Kind.TEXT, cols.find(*CURRENCY) or ""
         )
@@ -593,6 +588,24 @@ class AzureReader:
 
         # Azure exports carry no line id: the pipeline identifies a line by its content.
         return Mapping_(fields=fields, line_identity=None)
+
+    @staticmethod
+    def _require(cols: _Columns) -> None:
+        """Columns without which no line can be billed: the file is refused as a whole."""
+        needed = {
+            "billing currency": (CURRENCY, "BillingCurrency, BillingCurrencyCode or Currency"),
+            "cost": (COST, "CostInBillingCurrency, Cost or PreTaxCost"),
+            "date": (DATE, "Date or UsageDateTime"),
+            "subscription": (SUBSCRIPTION, "SubscriptionId or SubscriptionGuid"),
+        }
+        for what, (names, spelled) in needed.items():
+            if cols.find(*names) is None:
+                raise InvalidInput(
+                    f"This Azure cost export has no {what} column ({spelled}), so its costs "
+                    "cannot be billed; export it again from Cost Management with all columns.",
+                    code="missing_column",
+                    field=spelled.split(",")[0],
+                )
 
     @staticmethod
     def _rate(cols: _Columns) -> pl.Expr | None:
