@@ -38,6 +38,7 @@ app.add_typer(fx_cli.app, name="fx")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(jobs_cli.app, name="jobs")
 app.command("rate")(jobs_cli.rate_command)
+app.command("collect")(jobs_cli.collect_command)
 
 T = TypeVar("T")
 
@@ -140,13 +141,18 @@ def start_workers(runtime: Runtime) -> Callable[[], None]:
     loop (rating after imports and rule changes) and webhook delivery."""
     import threading
 
+    from billbyte.connectors.service import schedule_due_collections
+    from billbyte.jobs import handlers  # noqa: F401  (registers every job kind)
     from billbyte.jobs.service import run_forever
-    from billbyte.rating import service as _rating  # noqa: F401  (registers the handler)
     from billbyte.webhooks import worker
 
     stop = threading.Event()
     jobs = threading.Thread(
-        target=run_forever, args=(runtime, stop), name="billbyte-jobs", daemon=True
+        target=run_forever,
+        args=(runtime, stop),
+        kwargs={"extra": schedule_due_collections},
+        name="billbyte-jobs",
+        daemon=True,
     )
     jobs.start()
     deliveries = worker.start_background(runtime)

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
+    purge_hold_hours: int = Field(
+        default=720, description="How long a customer stays suspended before purge is allowed."
+    )
+    collect_interval_minutes: int = Field(default=60, description="Default collector interval.")
 
     @property
     def effective_database_url(self) -> str:

@@ -12,6 +12,7 @@ from billbyte.analytics.endpoints import router as analytics_router
 from billbyte.api import problems
 from billbyte.audit.endpoints import router as audit_router
 from billbyte.charges.endpoints import router as charges_router
+from billbyte.connectors.endpoints import router as connectors_router
 from billbyte.credit.endpoints import router as credit_router
 from billbyte.customers.endpoints import router as customers_router
 from billbyte.fx.endpoints import router as fx_router
@@ -49,6 +50,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         pricing_router,
         charges_router,
         credit_router,
+        connectors_router,
         analytics_router,
         fx_router,
         audit_router,

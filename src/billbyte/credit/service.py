@@ -153,6 +153,9 @@ def evaluate(session: Session, msp_id: str, period: str, customers: Sequence[Cus
                     after={"status": "suspension_requested", "threshold": threshold},
                 )
                 customer.status = "suspension_requested"
+                from billbyte.connectors.service import suspension_requested
+
+                suspension_requested(session, customer)
     return raised
 
 

@@ -35,7 +35,7 @@ def create_customer(
     uow.commit()
     if not created:
         response.status_code = status.HTTP_200_OK
-    return service.to_out(customer)
+    return service.to_out(customer, uow.session)
 
 
 @router.get("", summary="List customers", response_model=ListResponse[CustomerOut], responses=READ)
@@ -56,7 +56,7 @@ def list_customers(
         limit=limit,
     )
     return ListResponse(
-        data=[service.to_out(c) for c in page.items],
+        data=[service.to_out(c, uow.session) for c in page.items],
         next_cursor=page.next_cursor,
         has_more=page.next_cursor is not None,
     )
@@ -66,7 +66,7 @@ def list_customers(
     "/{customer_id}", summary="Get a customer", response_model=CustomerOut, responses=READ_ONE
 )
 def get_customer(customer_id: str, subject: Subject, uow: Uow) -> CustomerOut:
-    return service.to_out(service.get(uow.session, subject, customer_id))
+    return service.to_out(service.get(uow.session, subject, customer_id), uow.session)
 
 
 @router.patch(
@@ -77,7 +77,7 @@ def update_customer(
 ) -> CustomerOut:
     customer = service.update(uow.session, subject, customer_id, body)
     uow.commit()
-    return service.to_out(customer)
+    return service.to_out(customer, uow.session)
 
 
 @router.post(

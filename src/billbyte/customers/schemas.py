@@ -150,6 +150,15 @@ class CustomerUpdate(BaseModel):
         return None if value is None else _check_locale(value)
 
 
+class VendorStateOut(BaseModel):
+    vendor: str
+    state: str
+    partner_account_id: str | None
+    vendor_identifier: str | None
+    portal_url: str | None
+    message: str | None
+
+
 class CustomerOut(BaseModel):
     id: str
     object: str = "customer"
@@ -170,6 +179,11 @@ class CustomerOut(BaseModel):
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    vendor_states: list[VendorStateOut] = Field(
+        default_factory=list,
+        description="Provisioning on each vendor asked for: pending, active, failed (with the "
+        "reason), suspended, purged; with the vendor's portal link.",
+    )
 
     @field_serializer("credit_limit", "prepaid_balance")
     def _decimal(self, value: Decimal | None) -> str | None:

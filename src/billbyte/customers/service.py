@@ -15,6 +15,7 @@ from billbyte.customers.schemas import (
     CustomerOut,
     CustomerUpdate,
     VendorAccountCreate,
+    VendorStateOut,
 )
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
@@ -25,8 +26,25 @@ from billbyte.tenancy.auth import AuthSubject
 from billbyte.webhooks import service as webhooks
 
 
-def to_out(customer: Customer) -> CustomerOut:
+def to_out(customer: Customer, session: Session | None = None) -> CustomerOut:
+    """The API view; with a session, also the per-vendor provisioning states."""
+    states = []
+    if session is not None:
+        from billbyte.connectors.service import states_for
+
+        states = [
+            VendorStateOut(
+                vendor=s.vendor,
+                state=s.state,
+                partner_account_id=s.partner_account_id,
+                vendor_identifier=s.vendor_identifier,
+                portal_url=s.portal_url,
+                message=s.message,
+            )
+            for s in states_for(session, customer.id)
+        ]
     return CustomerOut(
+        vendor_states=states,
         id=customer.id,
         external_id=customer.external_id,
         name=customer.name,
@@ -131,6 +149,10 @@ def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tupl
         before=None,
         after=_snapshot(customer),
     )
+    if customer.vendors:
+        from billbyte.connectors.service import request_provisioning
+
+        request_provisioning(session, customer, list(customer.vendors))
     webhooks.emit(session, subject.msp_id, "customer.created", to_out(customer).model_dump())
     return customer, True
 
@@ -179,6 +201,12 @@ def update(
         setattr(customer, name, value)
     session.flush()
     after = _snapshot(customer)
+    added = sorted(set(after.get("vendors") or []) - set(before.get("vendors") or []))
+    if added:
+        from billbyte.connectors.service import request_provisioning, states_for
+
+        known = {state.vendor for state in states_for(session, customer.id)}
+        request_provisioning(session, customer, [v for v in added if v not in known])
     if after != before:
         webhooks.emit(session, subject.msp_id, "customer.updated", to_out(customer).model_dump())
     if any(before.get(k) != after.get(k) for k in _RATING_FIELDS):

@@ -1,6 +1,7 @@
 """Imports every feature's ORM models so that ``Base.metadata`` is complete."""
 
 from billbyte.audit import models as audit_models
+from billbyte.connectors import models as connector_models
 from billbyte.credit import models as credit_models
 from billbyte.customers import models as customer_models
 from billbyte.fx import models as fx_models
@@ -26,4 +27,5 @@ ALL = (
     pricing_models,
     rating_models,
     credit_models,
+    connector_models,
 )

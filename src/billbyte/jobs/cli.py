@@ -15,8 +15,8 @@ app = typer.Typer(help="Background jobs (rating, ...).", no_args_is_help=True)
 def run_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Run every due job once (what the server's worker thread does continuously)."""
     from billbyte.cli import runtime_ready
+    from billbyte.jobs import handlers  # noqa: F401  (registers every job kind)
     from billbyte.jobs.service import run_pending
-    from billbyte.rating import service as _rating  # noqa: F401  (registers the handler)
 
     with runtime_ready() as runtime:
         count = run_pending(runtime)
@@ -61,3 +61,24 @@ def rate_command(
             f"{row['period']}: {row['customers_rated']} customers, {row['lines']} lines, "
             f"{row['changes']} changes" + (f", errors: {row['errors']}" if row["errors"] else "")
         )
+
+
+def collect_command(
+    partner_account: Annotated[str, typer.Option("--partner-account", help="Partner account id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Collect usage from the vendor now, for one partner account (imports what is new)."""
+    from billbyte.cli import fail, runtime_ready
+    from billbyte.connectors import service as connectors
+    from billbyte.connectors.base import VendorError
+
+    with runtime_ready() as runtime:
+        try:
+            result = connectors.collect(runtime, partner_account)
+        except VendorError as exc:
+            fail(f"the vendor failed: {exc.message}")
+            return
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        typer.echo(f"collected: {len(result['imports'])} import(s) {', '.join(result['imports'])}")

@@ -30,7 +30,9 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any]) -> None:
+def enqueue(
+    session: Session, kind: str, key: str, payload: dict[str, Any], *, delay: float = 0.0
+) -> None:
     """Record a job in the caller's transaction; a pending job with the same key absorbs it."""
     full_key = f"{kind}:{key}"
     exists = session.scalar(select(Job.id).where(Job.key == full_key, Job.status == "pending"))
@@ -38,7 +40,14 @@ def enqueue(session: Session, kind: str, key: str, payload: dict[str, Any]) -> N
         return
     try:
         with session.begin_nested():
-            session.add(Job(kind=kind, key=full_key, payload=payload))
+            session.add(
+                Job(
+                    kind=kind,
+                    key=full_key,
+                    payload=payload,
+                    run_after=utcnow() + timedelta(seconds=delay),
+                )
+            )
             session.flush()
     except IntegrityError:
         pass  # a concurrent transaction enqueued the same job

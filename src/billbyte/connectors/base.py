@@ -1,0 +1,105 @@
+"""The connector interface. Connectors are plain classes with no database access: the
+``connectors.service`` module records states, retries, audits and imports what they return.
+
+Every call must be idempotent (safe to repeat after a timeout): provisioning takes an
+``idempotency_key`` the vendor can deduplicate on (AWS ``CreateAccount`` is not idempotent
+itself, so the AWS connector first looks for an existing account with the same email).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class VendorError(Exception):
+    """A vendor call failed. ``retryable`` (HTTP 429/5xx, timeouts, throttling) tells the
+    framework to retry with backoff; otherwise the failure is recorded and reported."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PartnerContext:
+    """What a connector knows about the MSP's partner account."""
+
+    partner_account_id: str
+    vendor: str  # aws | azure | microsoft365 | gcp
+    vendor_account_id: str | None  # AWS payer id, Partner Center tenant, Channel account
+    endpoint_url: str | None  # sandbox or override endpoint; None = the vendor's real one
+    sandbox: bool
+    credentials: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CustomerSpec:
+    customer_id: str  # BillByte's id: stable, used in idempotency keys and tags
+    external_id: str
+    name: str
+    country: str | None
+    email_domain: str  # e.g. "<external_id>.customers.example" for account emails
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    state: str  # "active" | "pending" | "failed"
+    vendor_identifier: str | None = None  # AWS account id, customer tenant id, Channel name
+    kind: str | None = None  # a customers.schemas.VendorAccountKind value
+    portal_url: str | None = None  # the vendor's own order/management portal for this customer
+    reference: str | None = None  # what to poll while pending (request/operation id)
+    message: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    state: str  # "suspended" | "active" | "purged" | "pending" | "failed"
+    reference: str | None = None  # a long-running operation to poll, if any
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectedFile:
+    """A delivery to import as one import (all parts of one report together)."""
+
+    paths: list[Path]
+    report: str | None = None  # the slice scope, when the vendor identity is not in the file
+    format: str | None = None  # a usage reader name, to skip detection
+
+
+@dataclass(frozen=True)
+class Collection:
+    deliveries: list[CollectedFile]
+    watermark: str | None  # opaque; passed back on the next call
+    data_until: str | None = None  # ISO timestamp of the newest usage seen (for data lag)
+
+
+class Connector(Protocol):
+    vendor: str
+
+    def provision_customer(
+        self, ctx: PartnerContext, spec: CustomerSpec, idempotency_key: str
+    ) -> ProvisionResult: ...
+
+    def poll_provisioning(self, ctx: PartnerContext, reference: str) -> ProvisionResult: ...
+
+    def list_accounts(self, ctx: PartnerContext) -> list[dict[str, Any]]: ...
+
+    def collect_usage(
+        self, ctx: PartnerContext, watermark: str | None, work_dir: Path
+    ) -> Collection: ...
+
+    def suspend(self, ctx: PartnerContext, vendor_identifier: str) -> ActionResult: ...
+
+    def resume(self, ctx: PartnerContext, vendor_identifier: str) -> ActionResult: ...
+
+    def purge(self, ctx: PartnerContext, vendor_identifier: str) -> ActionResult: ...
+
+    def status(self, ctx: PartnerContext, vendor_identifier: str) -> str:
+        """The vendor's own view: "active", "suspended", "closed" (used for verification)."""
+        ...

@@ -1,0 +1,6 @@
+"""Imports every module that registers job handlers, so a worker knows every job kind."""
+
+from billbyte.connectors import service as connectors
+from billbyte.rating import service as rating
+
+MODULES = (rating, connectors)
