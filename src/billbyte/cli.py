@@ -31,7 +31,11 @@ app = typer.Typer(
 )
 msp_app = typer.Typer(help="Manage MSP tenants (platform operator).", no_args_is_help=True)
 key_app = typer.Typer(help="Manage an MSP's API keys.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Manage an MSP's users (roles: admin, billing, helpdesk).", no_args_is_help=True
+)
 msp_app.add_typer(key_app, name="api-key")
+msp_app.add_typer(user_app, name="user")
 app.add_typer(msp_app, name="msp")
 app.add_typer(usage_cli.app, name="usage")
 app.add_typer(fx_cli.app, name="fx")
@@ -263,6 +267,43 @@ def key_list(
         for r in rows:
             state = "revoked" if r["revoked_at"] else "active"
             typer.echo(f"{r['id']}  bb_{r['prefix']}_…  {r['role']:<8} {state:<8} {r['name']}")
+
+    emit(as_json, {"data": rows}, human)
+
+
+@user_app.command("add")
+def user_add(
+    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
+    email: Annotated[str, typer.Option(help="The user's e-mail address.")],
+    role: Annotated[Role, typer.Option(help="admin, billing or helpdesk.")] = Role.HELPDESK,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add a user to an MSP with a role (help desk is read-only)."""
+    with runtime_ready() as runtime, runtime.uow() as uow:
+        tenancy.get_msp(uow.session, msp)
+        user = tenancy.add_user(uow.session, cli_subject(msp), email, role.value)
+        uow.commit()
+    emit(
+        as_json,
+        {"id": user.id, "email": user.email, "role": user.role},
+        lambda: typer.echo(f"user {user.id} {user.email} ({user.role}) added"),
+    )
+
+
+@user_app.command("list")
+def user_list(
+    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List an MSP's users."""
+    with runtime_ready() as runtime, runtime.uow() as uow:
+        tenancy.get_msp(uow.session, msp)
+        users = tenancy.list_users(uow.session, msp)
+    rows = [{"id": u.id, "email": u.email, "role": u.role} for u in users]
+
+    def human() -> None:
+        for row in rows:
+            typer.echo(f"{row['id']}  {row['role']:<8} {row['email']}")
 
     emit(as_json, {"data": rows}, human)
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from billbyte.audit.service import record
 from billbyte.kit.clock import utcnow
 from billbyte.kit.crypto import hash_secret
-from billbyte.kit.errors import InvalidInput, NotFound
+from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.tenancy.auth import KEY_PREFIX, AuthSubject
 from billbyte.tenancy.models import ApiKey, Msp, MspUser
 from billbyte.tenancy.roles import Role
@@ -62,7 +62,16 @@ def list_msps(session: Session) -> list[Msp]:
 
 
 def add_user(session: Session, subject: AuthSubject, email: str, role: str) -> MspUser:
-    user = MspUser(msp_id=subject.msp_id, email=email.strip().lower(), role=_role(role).value)
+    address = email.strip().lower()
+    local, _, domain = address.partition("@")
+    if not local or "." not in domain or " " in address:
+        raise InvalidInput(f"{email!r} is not an e-mail address.", field="email")
+    taken = session.scalar(
+        select(MspUser.id).where(MspUser.msp_id == subject.msp_id, MspUser.email == address)
+    )
+    if taken:
+        raise Conflict(f"{address} is already a user of this MSP.", code="user_exists")
+    user = MspUser(msp_id=subject.msp_id, email=address, role=_role(role).value)
     session.add(user)
     session.flush()
     record(
@@ -75,6 +84,12 @@ def add_user(session: Session, subject: AuthSubject, email: str, role: str) -> M
         after={"email": user.email, "role": user.role},
     )
     return user
+
+
+def list_users(session: Session, msp_id: str) -> list[MspUser]:
+    return list(
+        session.scalars(select(MspUser).where(MspUser.msp_id == msp_id).order_by(MspUser.id))
+    )
 
 
 def issue_api_key(session: Session, subject: AuthSubject, *, name: str, role: str) -> IssuedKey:
