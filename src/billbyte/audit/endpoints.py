@@ -44,8 +44,4 @@ def list_audit_events(
     page = service.list_events(
         uow.session, subject, target_id=target_id, cursor=cursor, limit=limit
     )
-    return ListResponse(
-        data=[AuditEventOut.model_validate(e) for e in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+    return ListResponse.of(page, AuditEventOut.model_validate)

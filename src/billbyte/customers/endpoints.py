@@ -55,11 +55,7 @@ def list_customers(
         cursor=cursor,
         limit=limit,
     )
-    return ListResponse(
-        data=[service.to_out(c, uow.session) for c in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+    return ListResponse.of(page, lambda c: service.to_out(c, uow.session))
 
 
 @router.get(

@@ -82,11 +82,7 @@ def list_fx_rates(
         cursor=cursor,
         limit=limit,
     )
-    return ListResponse(
-        data=[FxRateOut.model_validate(r) for r in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+    return ListResponse.of(page, FxRateOut.model_validate)
 
 
 @router.get(

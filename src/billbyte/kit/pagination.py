@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Select
@@ -44,3 +44,12 @@ class ListResponse(BaseModel, Generic[S]):
     data: list[S]
     next_cursor: str | None = None
     has_more: bool = False
+
+    @classmethod
+    def of(cls, page: Page[Any], convert: Callable[[Any], S]) -> ListResponse[S]:
+        """One page of ORM rows as the API's list shape."""
+        return cls(
+            data=[convert(item) for item in page.items],
+            next_cursor=page.next_cursor,
+            has_more=page.next_cursor is not None,
+        )

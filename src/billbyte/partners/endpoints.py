@@ -47,11 +47,7 @@ def list_partner_accounts(
     page = service.list_accounts(
         uow.session, subject, vendor=vendor.value if vendor else None, cursor=cursor, limit=limit
     )
-    return ListResponse(
-        data=[PartnerAccountOut.model_validate(a) for a in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+    return ListResponse.of(page, PartnerAccountOut.model_validate)
 
 
 @router.get(

@@ -43,11 +43,7 @@ def list_price_plans(
     subject: Subject, uow: Uow, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
 ) -> ListResponse[PricePlanOut]:
     page = service.list_plans(uow.session, subject, cursor=cursor, limit=limit)
-    return ListResponse(
-        data=[service.plan_out(uow.session, p) for p in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+    return ListResponse.of(page, lambda p: service.plan_out(uow.session, p))
 
 
 @router.get(

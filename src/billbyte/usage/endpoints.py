@@ -87,11 +87,7 @@ def list_imports(
         cursor=cursor,
         limit=limit,
     )
-    return ListResponse(
-        data=[UsageImportOut.model_validate(i) for i in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+    return ListResponse.of(page, UsageImportOut.model_validate)
 
 
 @router.get(

@@ -49,11 +49,7 @@ def list_webhook_endpoints(
     subject: Subject, uow: Uow, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
 ) -> ListResponse[WebhookEndpointOut]:
     page = service.list_endpoints(uow.session, subject, cursor=cursor, limit=limit)
-    return ListResponse(
-        data=[WebhookEndpointOut.model_validate(e) for e in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+    return ListResponse.of(page, WebhookEndpointOut.model_validate)
 
 
 @endpoints_router.get(
@@ -96,11 +92,7 @@ def list_webhook_events(
     limit: Limit = DEFAULT_PAGE,
 ) -> ListResponse[WebhookEventOut]:
     page = service.list_events(uow.session, subject, event_type=type, cursor=cursor, limit=limit)
-    return ListResponse(
-        data=[service.event_out(e) for e in page.items],
-        next_cursor=page.next_cursor,
-        has_more=page.next_cursor is not None,
-    )
+    return ListResponse.of(page, service.event_out)
 
 
 @events_router.get(
