@@ -187,6 +187,13 @@ def provision_job(runtime: Runtime, payload: dict[str, Any]) -> None:
                 before=None,
                 after={"vendor": state.vendor, "vendor_identifier": result.vendor_identifier},
             )
+        elif result.extra.get("reprovision"):
+            # The vendor refused a repeated creation of what already exists: provisioning
+            # again finds and reuses it (AWS answers EMAIL_ALREADY_EXISTS to a retry).
+            state.reference = None
+            enqueue(
+                session, PROVISION, state.id, {"customer_vendor_id": state.id}, delay=POLL_DELAY
+            )
         else:
             _set_failed(session, state, result.message or "provisioning failed")
         uow.commit()
