@@ -14,11 +14,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Set up, migrate, seed the demo MSP and serve the API on http://127.0.0.1:8000
+## Set up, migrate, seed the demo MSP, start the vendor sandboxes and serve the API on :8000
 run: setup
 	$(BIN)/billbyte migrate
 	$(BIN)/billbyte demo
-	$(BIN)/billbyte serve
+	$(BIN)/billbyte serve --sandbox
 
 lint: setup
 	$(BIN)/ruff check src tests bench

@@ -33,6 +33,7 @@ def main() -> None:
 
     import duckdb
     from fastapi.testclient import TestClient
+    from tests.usage.generate import write_focus
 
     from billbyte.api.app import create_app
     from billbyte.db.engine import make_engine
@@ -42,7 +43,6 @@ def main() -> None:
     from billbyte.runtime import Runtime
     from billbyte.settings import Settings
     from billbyte.tenancy import service as tenancy
-    from tests.usage.generate import write_focus
 
     with tempfile.TemporaryDirectory(prefix="bb-charges-") as tmp:
         work = Path(tmp)
@@ -54,23 +54,39 @@ def main() -> None:
             uow.commit()
         client = TestClient(create_app(runtime))
         headers = {"Authorization": f"Bearer {key.secret}"}
-        pa = client.post("/v1/partner-accounts", headers=headers,
-                         json={"vendor": "aws", "display_name": "payer"}).json()["id"]
-        customer = client.post("/v1/customers", headers=headers, json={
-            "external_id": "BIG", "name": "Big Corp", "currency": "USD"}).json()["id"]
+        pa = client.post(
+            "/v1/partner-accounts", headers=headers, json={"vendor": "aws", "display_name": "payer"}
+        ).json()["id"]
+        customer = client.post(
+            "/v1/customers",
+            headers=headers,
+            json={"external_id": "BIG", "name": "Big Corp", "currency": "USD"},
+        ).json()["id"]
         for index in range(20):
-            client.post(f"/v1/customers/{customer}/vendor-accounts", headers=headers, json={
-                "partner_account_id": pa, "vendor_identifier": str(100000000000 + index)})
-        client.post("/v1/price-plans", headers=headers, json={
-            "name": "std", "is_default": True,
-            "rules": [{"adjustment": "markup_percent", "value": "12.5"}]})
+            client.post(
+                f"/v1/customers/{customer}/vendor-accounts",
+                headers=headers,
+                json={"partner_account_id": pa, "vendor_identifier": str(100000000000 + index)},
+            )
+        client.post(
+            "/v1/price-plans",
+            headers=headers,
+            json={
+                "name": "std",
+                "is_default": True,
+                "rules": [{"adjustment": "markup_percent", "value": "12.5"}],
+            },
+        )
         csv_path = work / "usage.csv"
         expected = write_focus(csv_path, args.rows, seed=3, sub_accounts=20)
         started = time.perf_counter()
         with csv_path.open("rb") as handle:
-            imported = client.post("/v1/usage/imports", headers=headers,
-                                   data={"partner_account_id": pa},
-                                   files={"file": ("usage.csv", handle)})
+            imported = client.post(
+                "/v1/usage/imports",
+                headers=headers,
+                data={"partner_account_id": pa},
+                files={"file": ("usage.csv", handle)},
+            )
         assert imported.status_code == 201, imported.text
         import_seconds = time.perf_counter() - started
         run_pending(runtime)  # the coalesced jobs from set-up; then time one full rating
@@ -98,16 +114,21 @@ def main() -> None:
         t0 = time.perf_counter()
         duckdb.sql(
             "SELECT service_name, sub_account_id, SUM(billed_cost) FROM read_parquet("
-            f"{[str(p) for p in slice_files]}) GROUP BY ALL").fetchall()
+            f"{[str(p) for p in slice_files]}) GROUP BY ALL"
+        ).fetchall()
         duck_ms = (time.perf_counter() - t0) * 1000
 
         print(f"usage lines          : {args.rows:,} for one customer ({lines} charge lines)")
         print(f"import (API)         : {import_seconds:8.2f} s")
         print(f"rating (one period)  : {rating_seconds:8.2f} s")
-        print(f"charges p50/p95/p99  : {p50:6.1f} / {p95:6.1f} / {p99:6.1f} ms "
-              f"({args.requests} requests, {engine.dialect.name})")
-        print(f"duckdb from raw lines: {duck_ms:8.1f} ms per answer "
-              f"(ratio p95/duckdb = {p95 / duck_ms:.2f})")
+        print(
+            f"charges p50/p95/p99  : {p50:6.1f} / {p95:6.1f} / {p99:6.1f} ms "
+            f"({args.requests} requests, {engine.dialect.name})"
+        )
+        print(
+            f"duckdb from raw lines: {duck_ms:8.1f} ms per answer "
+            f"(ratio p95/duckdb = {p95 / duck_ms:.2f})"
+        )
         print(f"total                : exact, {first['total']} USD")
 
 

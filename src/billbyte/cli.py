@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from billbyte.db.migrate import DatabaseBehind, ensure_schema, upgrade
 from billbyte.fx import cli as fx_cli
+from billbyte.invoicing import cli as invoicing_cli
 from billbyte.jobs import cli as jobs_cli
 from billbyte.kit.errors import BillByteError
 from billbyte.runtime import Runtime, build_runtime
@@ -41,6 +42,7 @@ app.add_typer(usage_cli.app, name="usage")
 app.add_typer(fx_cli.app, name="fx")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(jobs_cli.app, name="jobs")
+app.add_typer(invoicing_cli.app, name="invoices")
 app.command("rate")(jobs_cli.rate_command)
 app.command("collect")(jobs_cli.collect_command)
 
@@ -96,8 +98,12 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    sandbox: Annotated[
+        bool, typer.Option(help="Also run the vendor simulators (what `make run` does).")
+    ] = False,
+    tick_seconds: Annotated[float, typer.Option(help="Sandbox delivery interval.")] = 60.0,
 ) -> None:
-    """Run the API server on the configured database."""
+    """Run the API server (and its background workers) on the configured database."""
     import uvicorn
 
     from billbyte.api.app import create_app
@@ -107,6 +113,7 @@ def serve(
             level=runtime.settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        sandboxes = _start_sandboxes(tick_seconds) if sandbox else None
         stop = start_workers(runtime)
         try:
             uvicorn.run(
@@ -117,6 +124,53 @@ def serve(
             )
         finally:
             stop()
+            if sandboxes is not None:
+                sandboxes.stop()
+
+
+def _start_sandboxes(tick_seconds: float) -> Any:
+    from billbyte.sandbox import start_all
+
+    sandboxes = start_all()
+    sandboxes.start_ticking(tick_seconds)
+    for vendor, url in sandboxes.endpoints().items():
+        typer.echo(f"sandbox {vendor:<13} {url}", err=True)
+    return sandboxes
+
+
+@app.command("sandbox")
+def sandbox_command(
+    tick_seconds: Annotated[float, typer.Option(help="Delivery interval.")] = 60.0,
+    aws_port: Annotated[int, typer.Option(help="moto (AWS) port.")] = 8811,
+    partner_center_port: Annotated[int, typer.Option(help="Partner Center port.")] = 8812,
+    channel_port: Annotated[int, typer.Option(help="Cloud Channel port.")] = 8813,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run the vendor simulators (AWS via moto, Partner Center, Cloud Channel) until Ctrl-C.
+
+    Point sandbox partner accounts' endpoint_url at the printed addresses."""
+    import signal
+    import threading
+
+    from billbyte.sandbox import start_all
+
+    sandboxes = start_all(
+        {"aws": aws_port, "partner_center": partner_center_port, "google_channel": channel_port}
+    )
+    sandboxes.start_ticking(tick_seconds)
+
+    def human() -> None:
+        for vendor, url in sandboxes.endpoints().items():
+            typer.echo(f"{vendor:<13} {url}")
+
+    emit(
+        as_json, {"endpoints": sandboxes.endpoints(), "credentials": sandboxes.credentials()}, human
+    )
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    done.wait()
+    sandboxes.stop()
 
 
 @app.command()

@@ -24,14 +24,48 @@ from billbyte.tenancy.roles import Role
 
 DEMO_MSP = "Demo Hosting GmbH"
 
-PARTNERS = [
-    (Vendor.AWS, "AWS payer (sandbox)", "111111111111", Decimal(6)),
-    (Vendor.AZURE, "Azure plan (sandbox)", "demo-partner-tenant", Decimal(15)),
-    (Vendor.MICROSOFT365, "Microsoft 365 CSP (sandbox)", "demo-partner-tenant", Decimal(12)),
-    (Vendor.GCP, "Google Cloud Channel (sandbox)", "accounts/C0demo", Decimal(4)),
+# Partner accounts point at the simulators that `billbyte serve --sandbox` (make run) starts
+# on these fixed ports; credentials are the simulators' own throw-away ones.
+SANDBOX = "http://127.0.0.1"
+AWS_SANDBOX_CREDENTIALS = {
+    "access_key_id": "billbyte-sandbox",
+    "secret_access_key": "billbyte-sandbox",
+    "region": "us-east-1",
+    "cur_bucket": "billbyte-cur",
+    "cur_prefix": "cur",
+    "cur_report": "billbyte",
+}
+PARTNERS: list[tuple[Vendor, str, str | None, Decimal, str, dict[str, Any]]] = [
+    (
+        Vendor.AWS,
+        "AWS payer (sandbox)",
+        "123456789012",
+        Decimal(6),
+        f"{SANDBOX}:8811",
+        AWS_SANDBOX_CREDENTIALS,
+    ),
+    (
+        Vendor.AZURE,
+        "Azure plan (sandbox)",
+        None,
+        Decimal(15),
+        f"{SANDBOX}:8812",
+        {"currencies": "EUR,USD"},
+    ),
+    (
+        Vendor.MICROSOFT365,
+        "Microsoft 365 CSP (sandbox)",
+        None,
+        Decimal(12),
+        f"{SANDBOX}:8812",
+        {"currencies": "EUR,USD"},
+    ),
+    (Vendor.GCP, "Google Cloud Channel (sandbox)", None, Decimal(4), f"{SANDBOX}:8813", {}),
 ]
 
-CUSTOMERS = [
+# (external id, name, currency, country, locale, existing vendor accounts to link,
+#  vendors to provision through the sandboxes)
+CUSTOMERS: list[tuple[str, str, str, str, str, dict[Vendor, str], list[Vendor]]] = [
     (
         "ACME-001",
         "Acme Robotics AG",
@@ -39,6 +73,7 @@ CUSTOMERS = [
         "DE",
         "de_DE",
         {Vendor.AWS: "222222222222", Vendor.AZURE: "3c1f0ae2-0c1a-4d8e-9c5b-acme00000001"},
+        [],
     ),
     (
         "GLOBEX-7",
@@ -47,6 +82,7 @@ CUSTOMERS = [
         "GB",
         "en_GB",
         {Vendor.AWS: "333333333333", Vendor.GCP: "billingAccounts/01ABCD-GLOBEX"},
+        [],
     ),
     (
         "INITECH-42",
@@ -55,6 +91,17 @@ CUSTOMERS = [
         "JP",
         "ja_JP",
         {Vendor.MICROSOFT365: "initech.onmicrosoft.com"},
+        [],
+    ),
+    # Created with vendors: provisioned on the sandboxes, then its usage arrives by itself.
+    (
+        "NEWCO-9",
+        "Newco Cloud Ltd",
+        "EUR",
+        "IE",
+        "en_IE",
+        {},
+        [Vendor.AWS, Vendor.AZURE, Vendor.GCP],
     ),
 ]
 
@@ -73,7 +120,7 @@ def seed(runtime: Runtime) -> dict[str, Any]:
             api_key = tenancy.issue_api_key(session, subject, name="demo", role="admin").secret
 
         by_vendor: dict[Vendor, PartnerAccount] = {}
-        for vendor, name, vendor_account_id, discount in PARTNERS:
+        for vendor, name, vendor_account_id, discount, endpoint, credentials in PARTNERS:
             existing = session.scalar(
                 select(PartnerAccount).where(
                     PartnerAccount.msp_id == msp.id, PartnerAccount.display_name == name
@@ -87,13 +134,19 @@ def seed(runtime: Runtime) -> dict[str, Any]:
                     display_name=name,
                     vendor_account_id=vendor_account_id,
                     sandbox=True,
+                    endpoint_url=endpoint,
                     partner_discount_percent=discount,
-                    credentials={"note": "sandbox credentials"},
+                    credentials=credentials,
                 ),
                 runtime.secret_key,
             )
 
-        for external_id, name, currency, country, locale, links in CUSTOMERS:
+        from billbyte.connectors.service import sync_for
+
+        for account in by_vendor.values():
+            # Collect every minute from the sandboxes, so the demo shows usage arriving.
+            sync_for(session, account, interval=1).interval_minutes = 1
+        for external_id, name, currency, country, locale, links, provision in CUSTOMERS:
             customer, created = customers.create(
                 session,
                 subject,
@@ -103,7 +156,7 @@ def seed(runtime: Runtime) -> dict[str, Any]:
                     currency=currency,
                     country=country,
                     locale=locale,
-                    vendors=list(links),
+                    vendors=list(provision),
                     credit_limit=Decimal(5000),
                 ),
             )

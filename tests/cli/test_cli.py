@@ -168,14 +168,17 @@ def test_demo_is_idempotent(cli: Cli) -> None:
     second = cli.json("demo")
     assert second["msp_id"] == first["msp_id"]
     assert second["api_key"] == first["api_key"]
-    assert first["customers"] == second["customers"] == 3
+    # three customers with existing accounts, one provisioned through the sandboxes
+    assert first["customers"] == second["customers"] == 4
     assert second["partner_accounts"] == first["partner_accounts"]
     assert [m["name"] for m in cli.json("msp", "list")["data"]] == ["Demo Hosting GmbH"]
     with cli.api() as api:
         headers = _bearer(second["api_key"])
         customers = api.get("/v1/customers", headers=headers).json()["data"]
-        assert len(customers) == 3
-        assert len({c["external_id"] for c in customers}) == 3
+        assert len(customers) == 4
+        assert len({c["external_id"] for c in customers}) == 4
+        newco = next(c for c in customers if c["external_id"] == "NEWCO-9")
+        assert sorted(s["vendor"] for s in newco["vendor_states"]) == ["aws", "azure", "gcp"]
         partners = api.get("/v1/partner-accounts", headers=headers).json()["data"]
         assert len(partners) == 4 and all(p["has_credentials"] for p in partners)
         links = [
@@ -185,14 +188,14 @@ def test_demo_is_idempotent(cli: Cli) -> None:
                 "data"
             ]
         ]
-        assert len(links) == 5  # per the demo data set: 2 + 2 + 1
+        assert len(links) == 5  # per the demo data set: 2 + 2 + 1 (+ NEWCO-9 once provisioned)
     # Even if the saved key is lost, a third run reuses the MSP and hands out a working key.
     (cli.var_dir / "demo_api_key").unlink()
     third = cli.json("demo")
     assert third["msp_id"] == first["msp_id"]
     with cli.api() as api:
         headers = _bearer(third["api_key"])
-        assert len(api.get("/v1/customers", headers=headers).json()["data"]) == 3
+        assert len(api.get("/v1/customers", headers=headers).json()["data"]) == 4
 
 
 def test_migrate_brings_an_empty_database_to_head(cli: Cli) -> None:

@@ -18,7 +18,7 @@ from billbyte.audit.models import AuditEvent
 from billbyte.credit.models import CreditEvent
 from billbyte.customers import service as customers
 from billbyte.customers.models import VendorAccount
-from billbyte.kit.money import round_money
+from billbyte.kit.money import allocate
 from billbyte.rating.engine import account_key
 from billbyte.rating.models import ChargeLine
 from billbyte.rating.service import period_bounds
@@ -31,7 +31,10 @@ ANOMALY_FACTOR = Decimal(2)  # a day costing over twice the trailing 7-day mean
 
 
 def _text(value: Decimal | None) -> str:
-    return format(value if value is not None else Decimal(0), "f")
+    text = format(value if value is not None else Decimal(0), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
 
 
 def analytics(
@@ -44,7 +47,6 @@ def analytics(
 ) -> dict[str, Any]:
     validate_period(period)
     customer = customers.get(session, subject, customer_id)
-    currency = customer.currency
     lines = list(
         session.scalars(
             select(ChargeLine).where(
@@ -52,6 +54,7 @@ def analytics(
             )
         )
     )
+    currency = lines[0].currency if lines else customer.currency
     by_vendor: dict[str, Decimal] = {}
     by_service: dict[str, Decimal] = {}
     for line in lines:
@@ -92,19 +95,26 @@ def analytics(
     forecast = _forecast(total, daily, start, end, today or date.today())
     anomalies = _anomalies(daily)
     events = _recent_events(session, subject, customer.id)
+    # Rounded like the charges (largest remainder), so the parts add up to the total.
+    vendors = sorted(by_vendor.items(), key=lambda kv: (-kv[1], kv[0]))
+    services = sorted(by_service.items(), key=lambda kv: (-kv[1], kv[0]))
+    vendor_amounts, rounded_total = allocate(
+        [v for _, v in vendors], currency, [k for k, _ in vendors]
+    )
+    service_amounts, _ = allocate([v for _, v in services], currency, [k for k, _ in services])
     return {
         "object": "customer_analytics",
         "customer_id": customer.id,
         "period": period,
         "currency": currency,
-        "total": _text(round_money(total, currency)),
+        "total": _text(rounded_total),
         "by_vendor": [
-            {"vendor": k, "amount": _text(round_money(v, currency))}
-            for k, v in sorted(by_vendor.items(), key=lambda kv: -kv[1])
+            {"vendor": k, "amount": _text(a)}
+            for (k, _), a in zip(vendors, vendor_amounts, strict=True)
         ],
         "by_service": [
-            {"service": k, "amount": _text(round_money(v, currency))}
-            for k, v in sorted(by_service.items(), key=lambda kv: -kv[1])
+            {"service": k, "amount": _text(a)}
+            for (k, _), a in zip(services, service_amounts, strict=True)
         ][:20],
         "daily_cost": daily,
         "top_resources": top,

@@ -11,12 +11,15 @@ from billbyte import __version__
 from billbyte.analytics.endpoints import router as analytics_router
 from billbyte.api import problems
 from billbyte.audit.endpoints import router as audit_router
+from billbyte.catalog.endpoints import router as catalog_router
 from billbyte.charges.endpoints import router as charges_router
 from billbyte.connectors.endpoints import router as connectors_router
 from billbyte.credit.endpoints import router as credit_router
 from billbyte.customers.endpoints import router as customers_router
+from billbyte.exports.endpoints import router as exports_router
 from billbyte.fx.endpoints import router as fx_router
 from billbyte.idempotency.middleware import IdempotencyMiddleware
+from billbyte.invoicing.endpoints import router as invoicing_router
 from billbyte.partners.endpoints import router as partners_router
 from billbyte.pricing.endpoints import router as pricing_router
 from billbyte.runtime import Runtime, build_runtime
@@ -49,7 +52,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         usage_router,
         pricing_router,
         charges_router,
+        catalog_router,
+        exports_router,
         credit_router,
+        invoicing_router,
         connectors_router,
         analytics_router,
         fx_router,

@@ -18,7 +18,6 @@ from billbyte.charges.schemas import (
     MarginRow,
 )
 from billbyte.customers import service as customers
-from billbyte.customers.models import Customer
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import allocate, format_amount, round_money
 from billbyte.rating.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
@@ -46,7 +45,9 @@ def customer_charges(
             .order_by(ChargeLine.vendor, ChargeLine.service_name, ChargeLine.line_key)
         )
     )
-    currency = customer.currency
+    # The lines' own currency: after a change of the customer's currency they stay in the
+    # old one until re-rated (or for good, in a closed period).
+    currency = lines[0].currency if lines else customer.currency
     amounts, total = allocate(
         [line.sell_local for line in lines], currency, [line.line_key for line in lines]
     )
@@ -163,9 +164,9 @@ def margin_report(
     if group_by not in _GROUPS:
         raise InvalidInput(f"group_by must be one of {', '.join(_GROUPS)}.", field="group_by")
     lines = session.execute(
-        select(ChargeLine, Customer.currency)
-        .join(Customer, Customer.id == ChargeLine.customer_id)
-        .where(ChargeLine.msp_id == subject.msp_id, ChargeLine.period == period)
+        select(ChargeLine, ChargeLine.currency).where(
+            ChargeLine.msp_id == subject.msp_id, ChargeLine.period == period
+        )
     ).all()
     sums: dict[tuple[Any, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for line, currency in lines:

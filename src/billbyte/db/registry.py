@@ -1,11 +1,13 @@
 """Imports every feature's ORM models so that ``Base.metadata`` is complete."""
 
 from billbyte.audit import models as audit_models
+from billbyte.catalog import models as catalog_models
 from billbyte.connectors import models as connector_models
 from billbyte.credit import models as credit_models
 from billbyte.customers import models as customer_models
 from billbyte.fx import models as fx_models
 from billbyte.idempotency import models as idempotency_models
+from billbyte.invoicing import models as invoicing_models
 from billbyte.jobs import models as job_models
 from billbyte.partners import models as partner_models
 from billbyte.pricing import models as pricing_models
@@ -27,5 +29,7 @@ ALL = (
     pricing_models,
     rating_models,
     credit_models,
+    invoicing_models,
+    catalog_models,
     connector_models,
 )

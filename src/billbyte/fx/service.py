@@ -57,6 +57,7 @@ from billbyte.kit.errors import InvalidInput
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import format_amount, validate_currency
 from billbyte.kit.pagination import Page, paginate
+from billbyte.rating import triggers
 from billbyte.tenancy.auth import AuthSubject
 
 RATE_PLACES = 18
@@ -200,6 +201,8 @@ def set_policy(session: Session, subject: AuthSubject, data: FxPolicyIn) -> Poli
             before=_policy_snapshot(before) if before.updated_at is not None else None,
             after=_policy_snapshot(after),
         )
+    if _policy_snapshot(after) != _policy_snapshot(before):
+        triggers.fx_changed(session, subject.msp_id)  # open periods convert differently
     return after
 
 
@@ -303,6 +306,7 @@ def upsert_rates(
                 "changes": changes,
             },
         )
+        triggers.fx_changed(session, subject.msp_id)  # open periods are re-rated
     return summary
 
 

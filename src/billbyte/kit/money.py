@@ -8,7 +8,7 @@ one direction over many lines.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -77,18 +77,32 @@ def allocate(
     more than one minor unit from its exact value.
     """
     step = quantum(currency)
-    exact_total = sum(amounts, Decimal(0))
-    total = round_money(exact_total, currency)
-    rounded = [round_money(a, currency) for a in amounts]
-    gap = int((total - sum(rounded, Decimal(0))) / step)
-    if gap:
-        order_keys = keys or [f"{i:012d}" for i in range(len(amounts))]
-        residual = [a - r for a, r in zip(amounts, rounded, strict=True)]
-        direction = 1 if gap > 0 else -1
-        # Lines whose exact value lies furthest above (or below) their rounding go first.
-        candidates = sorted(
-            range(len(amounts)), key=lambda i: (-direction * residual[i], order_keys[i])
-        )
-        for index in candidates[: abs(gap)]:
-            rounded[index] += direction * step
+    with localcontext() as context:
+        # Exact arithmetic: the default 28 significant digits would round a sum of
+        # amounts kept at 18 or 24 places, and could move the total by a minor unit.
+        context.prec = max(context.prec, _digits_needed([*amounts, step]))
+        exact_total = sum(amounts, Decimal(0))
+        total = round_money(exact_total, currency)
+        rounded = [round_money(a, currency) for a in amounts]
+        gap = int((total - sum(rounded, Decimal(0))) / step)
+        if gap:
+            order_keys = keys or [f"{i:012d}" for i in range(len(amounts))]
+            residual = [a - r for a, r in zip(amounts, rounded, strict=True)]
+            direction = 1 if gap > 0 else -1
+            # Lines whose exact value lies furthest above (or below) their rounding go first.
+            candidates = sorted(
+                range(len(amounts)), key=lambda i: (-direction * residual[i], order_keys[i])
+            )
+            for index in candidates[: abs(gap)]:
+                rounded[index] += direction * step
     return rounded, total
+
+
+def _digits_needed(amounts: list[Decimal]) -> int:
+    """Significant digits that hold the sum of ``amounts`` exactly."""
+    finite = [a for a in amounts if a.is_finite() and a]
+    if not finite:
+        return 1
+    lowest = min(int(a.as_tuple().exponent) for a in finite)
+    highest = max(a.adjusted() for a in finite)
+    return highest - lowest + len(str(len(finite))) + 2

@@ -75,11 +75,34 @@ def account_key(expr: pl.Expr) -> pl.Expr:
     return expr.str.to_lowercase().str.strip_chars().str.replace(r"^/subscriptions/", "")
 
 
-def rollup(inputs: Inputs) -> pl.DataFrame:
-    """Usage lines mapped to customers and summed to the rating grain."""
-    lines = inputs.lines.with_columns(account_key(pl.col("sub_account_id")).alias("account_key"))
+def map_to_customers(lines: pl.LazyFrame, links: pl.DataFrame) -> pl.LazyFrame:
+    """Lines whose sub-account — or, failing that, billing account — is linked to a customer,
+    with that customer's id. The billing account matters for Google: a reseller's customer is
+    a billing subaccount, while the export's sub-account is the project."""
+    by_key = links.lazy()
+    return (
+        lines.with_columns(
+            account_key(pl.col("sub_account_id")).alias("account_key"),
+            account_key(pl.col("billing_account_id")).alias("__billing_key"),
+        )
+        .join(by_key, on=["partner_account_id", "account_key"], how="left")
+        .join(
+            by_key.rename({"account_key": "__billing_key", "customer_id": "__billing_customer"}),
+            on=["partner_account_id", "__billing_key"],
+            how="left",
+        )
+        .with_columns(pl.coalesce(["customer_id", "__billing_customer"]).alias("customer_id"))
+        .filter(pl.col("customer_id").is_not_null())
+        .drop("__billing_key", "__billing_customer")
+    )
+
+
+def rollup(inputs: Inputs, detail: Sequence[str] = ()) -> pl.DataFrame:
+    """Usage lines mapped to customers and summed to the rating grain (plus the ``detail``
+    columns of the usage lines, for exports finer than the grain: pricing is linear, so
+    detail rows priced and converted add up to the grain's charge lines)."""
     mapped = (
-        lines.join(inputs.links.lazy(), on=["partner_account_id", "account_key"], how="inner")
+        map_to_customers(inputs.lines, inputs.links)
         .join(inputs.customers.lazy(), on="customer_id", how="inner")
         .join(inputs.accounts.lazy(), on="partner_account_id", how="inner")
         .with_columns(
@@ -96,7 +119,7 @@ def rollup(inputs: Inputs) -> pl.DataFrame:
         )
     )
     return (
-        mapped.group_by(GRAIN)
+        mapped.group_by([*GRAIN, *detail])
         .agg(
             pl.col("billed_cost").sum().alias("cost"),
             pl.col("list_cost").sum().alias("list"),

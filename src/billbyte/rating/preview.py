@@ -14,7 +14,7 @@ from billbyte.customers.models import Customer
 from billbyte.kit.money import round_money
 from billbyte.pricing import service as pricing
 from billbyte.rating import engine
-from billbyte.rating.service import _inputs, _rates
+from billbyte.rating.service import _add_fees, _fee_lines, _first_day, _inputs, _rates
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage.service import validate_period
@@ -54,15 +54,20 @@ def preview(
         customers=inputs.customers.with_columns(pl.lit(plan.id).alias("plan_id")),
         rules=[r for r in inputs.rules if r.plan_id == plan.id],
     )
-    priced = engine.price(engine.rollup(inputs), inputs.rules)
+    grain = engine.rollup(inputs)
+    priced = engine.price(grain, inputs.rules)
+    fees = _fee_lines(inputs, grain, period)  # the plan's fixed fees are part of its effect
     pairs = {
         (b, c) for b, c in priced.select("billing_currency", "currency").unique().iter_rows()
     } | {(s, c) for s, c in priced.select("sell_currency", "currency").unique().iter_rows() if s}
-    rates, missing = _rates(session, subject.msp_id, pairs, period)
+    pairs |= {(f["billing_currency"], f["currency"]) for f in fees}
+    rates, missing = _rates(session, subject.msp_id, pairs, period, _first_day(priced))
     if missing:
         result["errors"] = sorted(set(missing.values()))
         return result
     converted = engine.convert(priced, rates)
+    fee_lines: dict[str, dict[str, dict[str, Any]]] = {f["customer_id"]: {} for f in fees}
+    _add_fees(fees, rates, {}, fee_lines, period)
     totals = (
         converted.group_by("customer_id", "currency")
         .agg(pl.col("cost_local").sum(), pl.col("sell_local").sum())
@@ -70,6 +75,7 @@ def preview(
     )
     for cid, currency, cost, sell in totals.iter_rows():
         cost, sell = cost or Decimal(0), sell or Decimal(0)
+        sell += sum((f["sell_local"] for f in fee_lines.get(cid, {}).values()), Decimal(0))
         result["customers"].append(
             {
                 "customer_id": cid,

@@ -14,13 +14,14 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 import polars as pl
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from billbyte.catalog import service as catalog
 from billbyte.customers.models import Customer, VendorAccount
 from billbyte.fx import service as fx
 from billbyte.jobs.service import handler
@@ -79,7 +80,8 @@ def period_bounds(period: str) -> tuple[date, date]:
 
 
 def open_periods(session: Session, msp_id: str) -> list[str]:
-    """Periods with usage of this MSP; closed customer-periods are skipped per customer."""
+    """Periods with usage or licence subscriptions of this MSP; closed customer-periods are
+    skipped per customer."""
     return sorted(
         set(
             session.scalars(
@@ -88,6 +90,7 @@ def open_periods(session: Session, msp_id: str) -> list[str]:
                 )
             )
         )
+        | catalog.billed_periods(session, msp_id)
     )
 
 
@@ -168,9 +171,18 @@ def _list_factor(discount_percent: Decimal) -> Decimal:
 
 
 def _rates(
-    session: Session, msp_id: str, pairs: set[tuple[str, str]], period: str
+    session: Session,
+    msp_id: str,
+    pairs: set[tuple[str, str]],
+    period: str,
+    first_day: date | None = None,
 ) -> tuple[pl.DataFrame, dict[tuple[str, str], str]]:
+    """Daily rates for the period, reaching back to ``first_day`` when usage of the period
+    was charged earlier (a correction for a previous month is converted at its own day's
+    rate, not dropped for want of one)."""
     start, end = period_bounds(period)
+    if first_day is not None and first_day < start:
+        start = first_day
     frames, missing = [], {}
     for pair in sorted(pairs):
         try:
@@ -194,17 +206,15 @@ def rate_period(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
                 )
             )
         )
-        open_customers = [
-            c
-            for c in session.scalars(
-                select(Customer).where(Customer.msp_id == msp_id).order_by(Customer.id)
-            )
-            if c.id not in closed
-        ]
-        inputs = _inputs(runtime, session, msp_id, period, open_customers)
-        new_lines: dict[str, dict[str, dict[str, Any]]] = {c.id: {} for c in open_customers}
+        # Closed customers are rated too, in memory: late data becomes adjustments.
+        all_customers = list(
+            session.scalars(select(Customer).where(Customer.msp_id == msp_id).order_by(Customer.id))
+        )
+        open_customers = [c for c in all_customers if c.id not in closed]
+        inputs = _inputs(runtime, session, msp_id, period, all_customers)
+        new_lines: dict[str, dict[str, dict[str, Any]]] = {c.id: {} for c in all_customers}
         usage_lines: dict[str, int] = {}
-        if inputs is not None and open_customers:
+        if inputs is not None and all_customers:
             grain = engine.rollup(inputs)
             priced = engine.price(grain, inputs.rules)
             pairs = {
@@ -218,14 +228,21 @@ def rate_period(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
             }
             fees = _fee_lines(inputs, grain, period)
             pairs |= {(f["billing_currency"], f["currency"]) for f in fees}
-            rates, missing = _rates(session, msp_id, pairs, period)
+            rates, missing = _rates(session, msp_id, pairs, period, _first_day(priced))
             bad = _customers_missing_rates(priced, fees, missing)
+            converted = engine.convert(priced, rates)
+            # A day without a rate (e.g. charged after the period) must not become 0.
+            for customer_id, day, billing, sell_ccy, currency in (
+                engine.missing_rates(converted).sort("customer_id", "day").iter_rows()
+            ):
+                bad.setdefault(
+                    customer_id,
+                    f"No exchange rate from {billing}/{sell_ccy} to {currency} "
+                    f"for charge day {day}.",
+                )
             result.errors.update(bad)
-            converted = engine.convert(
-                priced.filter(
-                    ~pl.col("customer_id").is_in(pl.Series(list(bad), dtype=pl.String).implode())
-                ),
-                rates,
+            converted = converted.filter(
+                ~pl.col("customer_id").is_in(pl.Series(list(bad), dtype=pl.String).implode())
             )
             for row in engine.charge_lines(converted).iter_rows(named=True):
                 line = _usage_line(row)
@@ -234,6 +251,10 @@ def rate_period(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
                     usage_lines.get(row["customer_id"], 0) + row["usage_lines"]
                 )
             _add_fees(fees, rates, bad, new_lines, period)
+        for customer_id, message in catalog.add_licence_lines(
+            session, msp_id, period, all_customers, new_lines
+        ).items():
+            result.errors.setdefault(customer_id, message)
         for customer in open_customers:
             if customer.id in result.errors:
                 _set_state(
@@ -254,6 +275,8 @@ def rate_period(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
             )
             result.customers_rated += 1
             result.lines += len(new_lines[customer.id])
+        if inputs is not None or any(new_lines.get(c) for c in closed):
+            _post_adjustments(session, msp_id, period, closed - set(result.errors), new_lines)
         from billbyte.credit import service as credit
 
         credit.evaluate(
@@ -261,6 +284,25 @@ def rate_period(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
         )
         uow.commit()
     return result
+
+
+def _post_adjustments(
+    session: Session,
+    msp_id: str,
+    period: str,
+    closed: set[str],
+    new_lines: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    """Closed periods are never rewritten: what changed since they were invoiced is posted
+    as adjustment lines on each customer's next open invoice (see invoicing.adjustments)."""
+    from billbyte.invoicing import adjustments
+
+    adjustments.post(session, msp_id, period, {c: new_lines.get(c, {}) for c in closed})
+
+
+def _first_day(priced: pl.DataFrame) -> date | None:
+    first = priced.select(pl.col("day").min()).item() if not priced.is_empty() else None
+    return first if isinstance(first, date) else None
 
 
 def _customers_missing_rates(
@@ -359,7 +401,7 @@ def _add_fees(
         )
         rate, rate_date = rate_row.row(0)[3], rate_row.row(0)[4]
         amount = rule.value or Decimal(0)
-        local = (amount * rate).quantize(Decimal("1e-24"))
+        local = _WIDE.multiply(amount, rate).quantize(Decimal("1e-24"), context=_WIDE)
         key = line_key(["fee", rule.id])
         new_lines[fee["customer_id"]][key] = {
             "line_key": key,
@@ -414,7 +456,9 @@ def _write_lines(
                 ChargeLine.customer_id == customer_id, ChargeLine.period == period
             )
         )
+        if line.kind != "adjustment"  # owned by _post_adjustments, not by this period's usage
     }
+    new = {key: _at_storage_precision(values) for key, values in new.items()}
     changes = 0
     for key, line in existing.items():
         if key not in new:
@@ -469,6 +513,20 @@ def _write_lines(
         changes += 1
     session.flush()
     return changes
+
+
+# Amounts are stored as NUMERIC(38, 18) on PostgreSQL: a line kept at more places would
+# read back different from what was rated and show as "updated" at every re-rating.
+# Quantizing needs room for every digit (the default context holds only 28).
+_STORED = Decimal("1e-18")
+_WIDE = Context(prec=80, rounding=ROUND_HALF_EVEN)
+
+
+def _at_storage_precision(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v.quantize(_STORED, context=_WIDE) if isinstance(v, Decimal) else v
+        for k, v in values.items()
+    }
 
 
 def _row_dict(line: ChargeLine) -> dict[str, Any]:

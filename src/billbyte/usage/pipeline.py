@@ -54,6 +54,7 @@ class SliceFile:
     row_count: int
     fingerprint: str
     totals: dict[str, dict[str, str]]
+    retires: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -148,6 +149,9 @@ def build_frame(
         content.hash(seed=20261125).alias("__hash"),
         identity.fill_null("").alias("__identity"),
         scope.cast(pl.String).fill_null("default").alias("__scope"),
+        (mapping.retires if mapping.retires is not None else pl.lit(None, dtype=pl.String))
+        .cast(pl.String)
+        .alias("__retires"),
     )
     return problem_columns(frame, mapping), mapping
 
@@ -374,12 +378,19 @@ def _run(
     for period, scope in keys:
         # Exact duplicates collapse to their first row; identical rows in different slices
         # are different lines (another month or account), so de-duplication is per slice.
+        in_slice = typed.filter(
+            (pl.col("billing_period_start").dt.strftime("%Y-%m") == period)
+            & (pl.col("__scope") == scope)
+        )
+        retires = sorted(
+            v
+            for v in in_slice.select(pl.col("__retires").drop_nulls().unique())
+            .collect()["__retires"]
+            .to_list()
+            if v != scope
+        )
         part = (
-            typed.filter(
-                (pl.col("billing_period_start").dt.strftime("%Y-%m") == period)
-                & (pl.col("__scope") == scope)
-            )
-            .unique(subset=["__hash"], keep="first", maintain_order=True)
+            in_slice.unique(subset=["__hash"], keep="first", maintain_order=True)
             .with_columns(
                 pl.col("billing_currency").str.to_uppercase(),
                 pl.lit(import_id).alias("import_id"),
@@ -403,6 +414,7 @@ def _run(
                 row_count=int(written.select(pl.len()).collect().item()),
                 fingerprint=fingerprint(written),
                 totals=totals_of(written),
+                retires=retires,
             )
         )
     stored = pl.concat([pl.scan_parquet(piece.path) for piece in slices], how="vertical_relaxed")

@@ -229,6 +229,21 @@ def _commit_slices(
             )
             replaced += 1
             changed_periods.add(piece.billing_period)
+        for piece in result.slices:
+            # Provisional slices this delivery supersedes (e.g. "unbilled" once invoiced).
+            for scope_key in piece.retires:
+                provisional = session.scalar(
+                    select(UsageSlice).where(
+                        UsageSlice.partner_account_id == item.partner_account_id,
+                        UsageSlice.billing_period == piece.billing_period,
+                        UsageSlice.scope_key == scope_key,
+                        UsageSlice.is_current.is_(True),
+                    )
+                )
+                if provisional is not None:
+                    provisional.is_current = False
+                    provisional.superseded_at = utcnow()
+                    changed_periods.add(piece.billing_period)
         session.flush()
         linked = _linked_identifiers(session, item.partner_account_id)
         item.status = "completed"

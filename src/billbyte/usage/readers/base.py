@@ -29,6 +29,9 @@ class Mapping_:
     scope: pl.Expr | None = None
     # Rows to drop before anything else (e.g. report summary lines); None keeps all.
     keep: pl.Expr | None = None
+    # Scope of an earlier, provisional slice that this row's slice supersedes (e.g. a billed
+    # Partner Center invoice retires the period's "unbilled" slice); None retires nothing.
+    retires: pl.Expr | None = None
 
 
 class Reader(Protocol):

@@ -201,6 +201,21 @@ def scope(cols: Columns, layout: str, currency: str, unbilled: str) -> pl.Expr:
     )
 
 
+def retired_unbilled(cols: Columns, layout: str, currency: str) -> pl.Expr:
+    """A billed invoice's lines supersede the unbilled slice of the same period: without
+    this, an invoiced month would count twice (unbilled and billed)."""
+    if not cols.has("invoiceNumber"):
+        return pl.lit(None, dtype=pl.String)
+    unbilled = pl.concat_str(
+        [
+            cols.raw("partnerId").str.to_lowercase().fill_null(""),
+            pl.lit(f"|{layout}|unbilled|"),
+            cols.raw(currency).str.to_uppercase().fill_null(""),
+        ]
+    )
+    return pl.when(cols.raw("invoiceNumber").is_not_null()).then(unbilled)
+
+
 def identity(cols: Columns, *names: str) -> pl.Expr:
     """The vendor's own line identity: the named fields joined (not unique alone)."""
     return pl.concat_str([cols.raw(n).fill_null("") for n in names], separator="|")
@@ -303,6 +318,7 @@ class DailyRatedUsageReader:
             fields=fields,
             line_identity=line,
             scope=scope(cols, "usage", "billingCurrency", "unbilled"),
+            retires=retired_unbilled(cols, "usage", "billingCurrency"),
         )
 
 
@@ -385,7 +401,10 @@ class OneTimeReconReader:
             "chargeEndDate",
         )
         return Mapping_(
-            fields=fields, line_identity=line, scope=scope(cols, "recon", "currency", "unbilled")
+            fields=fields,
+            line_identity=line,
+            scope=scope(cols, "recon", "currency", "unbilled"),
+            retires=retired_unbilled(cols, "recon", "currency"),
         )
 
 
@@ -513,6 +532,7 @@ class AzureLegacyReader:
             fields=fields,
             line_identity=line,
             scope=scope(cols, "azure-legacy", "currency", "unbilled"),
+            retires=retired_unbilled(cols, "azure-legacy", "currency"),
         )
 
 

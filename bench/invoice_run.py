@@ -1,0 +1,175 @@
+"""Invoice-run benchmark: finalize N customers x M charge lines in one run.
+
+    .venv/bin/python bench/invoice_run.py --customers 10000 --lines 50
+
+Builds a throw-away installation (SQLite by default, or --database-url for PostgreSQL) and
+writes the customers and their charge lines **directly into the database** (rating is not
+what is measured here: bench/charges.py times it). Then times ``billbyte invoices close``'s
+service call, which finalizes each customer in its own transaction: lock, copy and group
+the lines, allocate the number, close the period, audit entry, webhook event, run counters.
+Every invoice total is checked against the exact expected total computed here from the
+generated amounts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PERIOD = "2026-09"
+SERVICES = [
+    "Amazon Elastic Compute Cloud",
+    "Amazon Simple Storage Service",
+    "AWS Lambda",
+    "Amazon Relational Database Service",
+    "Amazon CloudFront",
+]
+
+
+def _amount(customer: int, line: int) -> Decimal:
+    # Units of 1e-6 so that exact totals are integer sums, and roundings do happen.
+    return Decimal((customer * 7919 + line * 104729) % 9_000_000 + 1_000).scaleb(-6)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--lines", type=int, default=50)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+
+    from sqlalchemy import func, insert, select, text
+
+    from billbyte.customers.models import Customer
+    from billbyte.db.engine import make_engine
+    from billbyte.db.migrate import upgrade
+    from billbyte.invoicing import service
+    from billbyte.invoicing.models import Invoice, InvoiceLine
+    from billbyte.invoicing.schemas import InvoiceSettingsIn
+    from billbyte.rating.models import ChargeLine
+    from billbyte.runtime import Runtime
+    from billbyte.settings import Settings
+    from billbyte.tenancy import service as tenancy
+    from billbyte.tenancy.auth import AuthSubject
+    from billbyte.tenancy.roles import Role
+
+    with tempfile.TemporaryDirectory(prefix="bb-invoice-run-") as tmp:
+        work = Path(tmp)
+        engine = make_engine(args.database_url or f"sqlite:///{work / 'bench.sqlite3'}")
+        upgrade(engine)
+        runtime = Runtime(Settings(var_dir=work / "var", secret_key="bench"), engine, "bench")
+        with runtime.uow() as uow:
+            msp, _ = tenancy.create_msp(uow.session, "bench")
+            uow.commit()
+
+        started = time.perf_counter()
+        expected: dict[str, Decimal] = {}
+        ids = [f"cus_B{index:08d}" for index in range(args.customers)]
+        with runtime.uow() as uow:
+            uow.session.execute(
+                insert(Customer),
+                [
+                    {
+                        "id": cid,
+                        "msp_id": msp.id,
+                        "external_id": cid,
+                        "name": f"Customer {index}",
+                        "currency": "EUR",
+                        "locale": "de_DE",
+                    }
+                    for index, cid in enumerate(ids)
+                ],
+            )
+            uow.commit()
+        chunk = max(1, 20_000 // args.lines)
+        for first in range(0, args.customers, chunk):
+            rows = []
+            for index in range(first, min(first + chunk, args.customers)):
+                cid = ids[index]
+                expected[cid] = Decimal(0)
+                for line in range(args.lines):
+                    amount = _amount(index, line)
+                    expected[cid] += amount
+                    service_name = SERVICES[line % len(SERVICES)]
+                    rows.append(
+                        {
+                            "msp_id": msp.id,
+                            "customer_id": cid,
+                            "period": PERIOD,
+                            "line_key": f"k{line:04d}",
+                            "vendor": "aws",
+                            "sub_account_id": f"{100000000000 + line // len(SERVICES) % 10}",
+                            "service_name": service_name,
+                            "charge_category": "Usage",
+                            "pricing_unit": "Hours",
+                            "description": f"{service_name} / Usage",
+                            "quantity": Decimal(line + 1),
+                            "billing_currency": "USD",
+                            "cost": amount,
+                            "list_cost": amount,
+                            "sell": amount,
+                            "currency": "EUR",
+                            "cost_local": amount,
+                            "list_local": amount,
+                            "sell_local": amount,
+                            "fx_rates": [{"date": f"{PERIOD}-01", "rate": "0.91"}],
+                            "first_day": f"{PERIOD}-01",
+                            "last_day": f"{PERIOD}-30",
+                        }
+                    )
+            with runtime.uow() as uow:
+                uow.session.execute(insert(ChargeLine), rows)
+                uow.commit()
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as connection:
+                connection.execute(text("ANALYZE"))
+        setup = time.perf_counter() - started
+        total_lines = args.customers * args.lines
+        print(f"setup: {args.customers:,} customers, {total_lines:,} charge lines in {setup:.1f} s")
+
+        # "account" grouping keeps one invoice line per charge line: the heaviest case.
+        with runtime.uow() as uow:
+            service.set_settings(
+                uow.session,
+                AuthSubject(msp.id, "bench", Role.ADMIN),
+                InvoiceSettingsIn(grouping="account"),
+            )
+            uow.commit()
+        subject = AuthSubject(msp_id=msp.id, actor="bench", role=Role.ADMIN)
+        started = time.perf_counter()
+        run = service.close_period(runtime, subject, PERIOD, force=True)
+        elapsed = time.perf_counter() - started
+
+        with runtime.uow() as uow:
+            totals = dict(uow.session.execute(select(Invoice.customer_id, Invoice.total)).all())
+            line_count = uow.session.scalar(select(func.count()).select_from(InvoiceLine))
+        cent = Decimal("0.01")
+        wrong = [
+            cid
+            for cid, exact in expected.items()
+            if totals.get(cid) != exact.quantize(cent, rounding=ROUND_HALF_EVEN)
+        ]
+        assert run.invoices_created == args.customers, run.errors
+        assert not wrong, f"{len(wrong)} invoice totals differ, e.g. {wrong[:3]}"
+        print(
+            f"invoice run ({engine.dialect.name}): {run.invoices_created:,} invoices, "
+            f"{line_count:,} invoice lines in {elapsed:.1f} s — "
+            f"{run.invoices_created / elapsed:,.0f} invoices/s, {total_lines / elapsed:,.0f} "
+            "charge lines/s; every total exact"
+        )
+        again = time.perf_counter()
+        second = service.close_period(runtime, subject, PERIOD, force=True)
+        assert second.invoices_created == 0 and second.already_closed == args.customers
+        print(f"second run (nothing to do): {time.perf_counter() - again:.2f} s")
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Catalogue of fixed-price offers and customers' seat-based licence subscriptions."""

@@ -1,0 +1,53 @@
+"""``billbyte invoices ...``: close a period from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from billbyte.invoicing import service
+from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
+from billbyte.tenancy import service as tenancy
+
+app = typer.Typer(help="Invoices: close billing periods.", no_args_is_help=True)
+
+
+@app.command("close")
+def close_command(
+    period: Annotated[str, typer.Option("--period", help="YYYY-MM: the month that ends.")],
+    msp: Annotated[str | None, typer.Option("--msp", help="MSP id; default: every MSP.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Finalize even before the grace period is over.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON.")] = False,
+) -> None:
+    """Finalize every due invoice of PERIOD (idempotent; safe to rerun after a crash)."""
+    from billbyte.cli import cli_subject, runtime_ready
+    from billbyte.usage.service import validate_period
+
+    with runtime_ready() as runtime:
+        validate_period(period)
+        with runtime.uow() as uow:
+            msps = (
+                [tenancy.get_msp(uow.session, msp).id]
+                if msp
+                else [m.id for m in tenancy.list_msps(uow.session)]
+            )
+        runs = [
+            service.close_period(runtime, cli_subject(msp_id), period, force=force)
+            for msp_id in msps
+        ]
+    rows = [service.run_out(run).model_dump(mode="json") for run in runs]
+    if as_json:
+        sys.stdout.write(json.dumps({"data": rows}) + "\n")
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['id']} {period}: {row['invoices_created']} invoices, "
+            f"{row['closed_without_charges']} closed without charges, "
+            f"{row['already_closed']} already closed, {row['not_due']} not due yet, "
+            f"{row['failed']} failed" + (f" {row['errors']}" if row["errors"] else "")
+        )

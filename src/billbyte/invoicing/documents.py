@@ -1,0 +1,238 @@
+"""From charge lines to invoice lines: grouping and rounding, in plain Python.
+
+Each month of the billing period is rounded on its own with ``kit.money.allocate`` — the
+rule the charges API uses — over the *grouped* exact amounts: so the lines of a month add up
+to that month's charges total exactly, the invoice total is the sum of its months' charges
+totals, and no invoice line is more than one minor unit away from its exact amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from billbyte.kit.money import allocate
+
+SERVICE = "service"
+ACCOUNT = "account"
+GROUPINGS = (SERVICE, ACCOUNT)
+ADJUSTMENT = "adjustment"
+ADJUSTMENT_PREFIX = "adj:"
+UNIT_PRICE_PLACES = Decimal("1e-6")
+_KIND_ORDER = {"usage": 0, "fee": 1, ADJUSTMENT: 2}
+VENDOR_LABELS = {
+    "aws": "AWS",
+    "azure": "Microsoft Azure",
+    "gcp": "Google Cloud",
+    "microsoft365": "Microsoft 365",
+}
+# Amount fields of a charge line kept in an invoice line's sources (late data is diffed
+# against them); all exact, in the units the charge line has.
+SOURCE_AMOUNTS = (
+    "quantity",
+    "cost",
+    "list_cost",
+    "sell",
+    "cost_local",
+    "list_local",
+    "sell_local",
+)
+
+
+class ChargeLike(Protocol):
+    """What a document needs of a charge line (``rating.models.ChargeLine``)."""
+
+    period: str
+    line_key: str
+    kind: str
+    vendor: str
+    partner_account_id: str | None
+    sub_account_id: str | None
+    service_category: str | None
+    service_name: str | None
+    charge_category: str | None
+    pricing_unit: str | None
+    description: str
+    quantity: Decimal
+    billing_currency: str
+    cost: Decimal
+    list_cost: Decimal
+    sell: Decimal
+    currency: str
+    cost_local: Decimal
+    list_local: Decimal
+    sell_local: Decimal
+    fx_rates: list[dict[str, Any]]
+    first_day: str | None
+    last_day: str | None
+
+
+@dataclass
+class DocumentLine:
+    position: int
+    kind: str
+    description: str
+    vendor: str | None
+    vendor_reference: str | None
+    service_name: str | None
+    charge_category: str | None
+    quantity: Decimal | None
+    unit: str | None
+    unit_price: Decimal | None
+    amount: Decimal
+    amount_exact: Decimal
+    currency: str
+    period: str
+    service_start: str | None
+    service_end: str | None
+    original_period: str | None
+    fx_rates: list[dict[str, Any]]
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    currency: str
+    lines: list[DocumentLine]
+    total: Decimal
+    total_exact: Decimal
+    fx_rates: list[dict[str, Any]]
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as text without exponent or trailing zeros (``1.50`` → ``1.5``)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def adjustment_key(original_period: str, line_key: str) -> str:
+    return f"{ADJUSTMENT_PREFIX}{original_period}:{line_key}"
+
+
+def parse_adjustment_key(line_key: str) -> tuple[str, str] | None:
+    """``adj:2026-10:<key>`` → (``2026-10``, ``<key>``); None for other keys."""
+    if not line_key.startswith(ADJUSTMENT_PREFIX):
+        return None
+    period, _, key = line_key[len(ADJUSTMENT_PREFIX) :].partition(":")
+    return (period, key) if key else None
+
+
+def _group_key(line: ChargeLike, grouping: str) -> tuple[Any, ...]:
+    adjusted = parse_adjustment_key(line.line_key)
+    original = adjusted[0] if adjusted else None
+    base: tuple[Any, ...] = (
+        _KIND_ORDER.get(line.kind, 9),
+        line.kind,
+        original or "",
+        line.vendor,
+    )
+    if line.kind == "fee":
+        return (*base, line.description, line.line_key)
+    service = line.service_name or line.service_category or ""
+    if grouping == ACCOUNT:
+        return (
+            *base,
+            line.partner_account_id or "",
+            line.sub_account_id or "",
+            service,
+            line.charge_category or "",
+            line.pricing_unit or "",
+        )
+    return (*base, service, line.charge_category or "", line.pricing_unit or "")
+
+
+def _references(lines: Sequence[ChargeLike]) -> str | None:
+    accounts = sorted({line.sub_account_id for line in lines if line.sub_account_id})
+    if not accounts:
+        return None
+    shown = ", ".join(accounts[:3])
+    more = len(accounts) - 3
+    return (shown + (f" +{more} more" if more > 0 else ""))[:300]
+
+
+def _description(first: ChargeLike, grouping: str) -> str:
+    if first.kind in ("fee", ADJUSTMENT):
+        return first.description[:500]
+    vendor = VENDOR_LABELS.get(first.vendor, first.vendor)
+    return f"{vendor}: {first.description}"[:500]
+
+
+def _rates(lines: Iterable[ChargeLike]) -> list[dict[str, Any]]:
+    seen = {
+        (line.billing_currency, line.currency, str(rate["date"]), str(rate["rate"]))
+        for line in lines
+        if line.billing_currency != line.currency
+        for rate in line.fx_rates or []
+    }
+    return [{"base": f, "quote": t, "date": d, "rate": r} for f, t, d, r in sorted(seen, key=str)]
+
+
+def source_of(line: ChargeLike) -> dict[str, Any]:
+    source: dict[str, Any] = {"period": line.period, "line_key": line.line_key}
+    for name in SOURCE_AMOUNTS:
+        source[name] = plain(getattr(line, name))
+    return source
+
+
+def build(
+    charge_lines: Sequence[ChargeLike], months: Sequence[str], currency: str, grouping: str
+) -> Document:
+    """Invoice lines for ``months`` from their charge lines, grouped per ``grouping``."""
+    by_month: dict[str, list[ChargeLike]] = {m: [] for m in months}
+    for line in charge_lines:
+        by_month.setdefault(line.period, []).append(line)
+    lines: list[DocumentLine] = []
+    total = Decimal(0)
+    total_exact = Decimal(0)
+    for month in sorted(by_month):
+        groups: dict[tuple[Any, ...], list[ChargeLike]] = {}
+        for line in by_month[month]:
+            groups.setdefault(_group_key(line, grouping), []).append(line)
+        keys = sorted(groups)
+        exact = [sum((li.sell_local for li in groups[k]), Decimal(0)) for k in keys]
+        rounded, month_total = allocate(exact, currency, ["\x1f".join(map(str, k)) for k in keys])
+        total += month_total
+        total_exact += sum(exact, Decimal(0))
+        for key, amount, amount_exact in zip(keys, rounded, exact, strict=True):
+            members = sorted(groups[key], key=lambda li: li.line_key)
+            first = members[0]
+            quantity = sum((li.quantity for li in members), Decimal(0))
+            adjusted = parse_adjustment_key(first.line_key)
+            starts = [li.first_day for li in members if li.first_day]
+            ends = [li.last_day for li in members if li.last_day]
+            lines.append(
+                DocumentLine(
+                    position=len(lines) + 1,
+                    kind=first.kind,
+                    description=_description(first, grouping),
+                    vendor=first.vendor,
+                    vendor_reference=_references(members),
+                    service_name=first.service_name or first.service_category,
+                    charge_category=first.charge_category,
+                    quantity=quantity,
+                    unit=first.pricing_unit,
+                    unit_price=(
+                        (amount_exact / quantity).quantize(UNIT_PRICE_PLACES) if quantity else None
+                    ),
+                    amount=amount,
+                    amount_exact=amount_exact,
+                    currency=currency,
+                    period=month,
+                    service_start=min(starts) if starts else None,
+                    service_end=max(ends) if ends else None,
+                    original_period=adjusted[0] if adjusted else None,
+                    fx_rates=_rates(members),
+                    sources=[source_of(li) for li in members],
+                )
+            )
+    return Document(
+        currency=currency,
+        lines=lines,
+        total=total,
+        total_exact=total_exact,
+        fx_rates=_rates(charge_lines),
+    )

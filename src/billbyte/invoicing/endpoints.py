@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Subject, Uow
+from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.invoicing import service
+from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
+from billbyte.invoicing.exports import render_csv
+from billbyte.invoicing.pdf import render_pdf
+from billbyte.invoicing.schemas import (
+    PERIOD_PATTERN,
+    CreditNoteCreate,
+    InvoiceDetail,
+    InvoiceLinesOut,
+    InvoiceOut,
+    InvoiceRunCreate,
+    InvoiceRunOut,
+    InvoiceSettingsIn,
+    InvoiceSettingsOut,
+)
+from billbyte.kit.pagination import ListResponse
+
+router = APIRouter(tags=["invoicing"])
+Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM")]
+
+
+@router.get(
+    "/v1/invoice-settings",
+    summary="The MSP's invoicing settings (grace period, line grouping)",
+    response_model=InvoiceSettingsOut,
+    responses=READ,
+)
+def get_settings(subject: Subject, uow: Uow) -> InvoiceSettingsOut:
+    current = service.settings_for(uow.session, subject.msp_id)
+    return InvoiceSettingsOut(grace_days=current.grace_days, grouping=current.grouping)
+
+
+@router.put(
+    "/v1/invoice-settings",
+    summary="Set the MSP's invoicing settings",
+    response_model=InvoiceSettingsOut,
+    responses=WRITE,
+)
+def put_settings(body: InvoiceSettingsIn, subject: Subject, uow: Uow) -> InvoiceSettingsOut:
+    current = service.set_settings(uow.session, subject, body)
+    uow.commit()
+    return InvoiceSettingsOut(grace_days=current.grace_days, grouping=current.grouping)
+
+
+@router.post(
+    "/v1/invoice-runs",
+    summary="Finalize every due invoice of a period (runs in the background)",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=InvoiceRunOut,
+    responses=WRITE,
+)
+def create_run(body: InvoiceRunCreate, subject: Subject, uow: Uow) -> InvoiceRunOut:
+    run = service.create_run(uow.session, subject, body.period, body.force, enqueue_job=True)
+    uow.commit()
+    return service.run_out(run)
+
+
+@router.get(
+    "/v1/invoice-runs",
+    summary="List invoice runs",
+    response_model=ListResponse[InvoiceRunOut],
+    responses=READ,
+)
+def list_runs(
+    subject: Subject, uow: Uow, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
+) -> ListResponse[InvoiceRunOut]:
+    return ListResponse.of(service.list_runs(uow.session, subject, cursor, limit), service.run_out)
+
+
+@router.get(
+    "/v1/invoice-runs/{run_id}",
+    summary="An invoice run and its progress",
+    response_model=InvoiceRunOut,
+    responses=READ_ONE,
+)
+def get_run(run_id: str, subject: Subject, uow: Uow) -> InvoiceRunOut:
+    return service.run_out(service.get_run(uow.session, subject, run_id))
+
+
+@router.get(
+    "/v1/invoices",
+    summary="List invoices, credit notes and live drafts",
+    response_model=ListResponse[InvoiceOut],
+    responses=READ,
+)
+def list_invoices(
+    subject: Subject,
+    uow: Uow,
+    status: Literal["draft", "finalized"] | None = None,
+    period: Period = None,
+    customer_id: str | None = None,
+    kind: Literal["invoice", "credit_note"] | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE,
+) -> ListResponse[InvoiceOut]:
+    page = service.list_views(
+        uow.session,
+        subject,
+        status=status,
+        period=period,
+        customer_id=customer_id,
+        kind=kind,
+        cursor=cursor,
+        limit=limit,
+    )
+    return ListResponse.of(page, service.invoice_out)
+
+
+# The downloads come before "/v1/invoices/{invoice_id}", which would match "x.csv" too.
+@router.get(
+    "/v1/invoices/{invoice_id}.csv",
+    summary="Download an invoice as CSV (customer's locale)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The CSV."}, **READ_ONE},
+)
+def download_csv(invoice_id: str, subject: Subject, uow: Uow) -> Response:
+    view = service.get_view(uow.session, subject, invoice_id)
+    return Response(
+        render_csv(view),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(view)}.csv"'},
+    )
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}.pdf",
+    summary="Download an invoice as PDF (customer's locale)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The PDF."}, **READ_ONE},
+)
+def download_pdf(invoice_id: str, subject: Subject, uow: Uow) -> Response:
+    view = service.get_view(uow.session, subject, invoice_id)
+    return Response(
+        render_pdf(view),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(view)}.pdf"'},
+    )
+
+
+def _filename(view: service.InvoiceView) -> str:
+    return view.number or view.id
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}",
+    summary="An invoice, credit note or live draft, with its lines",
+    response_model=InvoiceDetail,
+    responses=READ_ONE,
+)
+def get_invoice(invoice_id: str, subject: Subject, uow: Uow) -> InvoiceDetail:
+    return service.invoice_detail(service.get_view(uow.session, subject, invoice_id))
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}/lines",
+    summary="The lines of an invoice (to embed in the MSP's own invoice)",
+    response_model=InvoiceLinesOut,
+    responses=READ_ONE,
+)
+def invoice_lines(
+    invoice_id: str,
+    subject: Subject,
+    uow: Uow,
+    cursor: Annotated[
+        str | None, Query(description="Position of the last line of the previous page.")
+    ] = None,
+    limit: Limit = DEFAULT_PAGE,
+) -> InvoiceLinesOut:
+    view = service.get_view(uow.session, subject, invoice_id)
+    lines, next_cursor = service.lines_page(view, cursor, limit)
+    return InvoiceLinesOut(
+        data=[service.line_out(li) for li in lines],
+        next_cursor=next_cursor,
+        has_more=next_cursor is not None,
+    )
+
+
+@router.post(
+    "/v1/invoices/{invoice_id}/credit-notes",
+    summary="Credit part of a finalized invoice (creates a finalized credit note)",
+    status_code=status.HTTP_201_CREATED,
+    response_model=InvoiceDetail,
+    responses=WRITE,
+)
+def create_credit_note(
+    invoice_id: str, body: CreditNoteCreate, subject: Subject, uow: Uow
+) -> InvoiceDetail:
+    view = service.create_credit_note(uow.session, subject, invoice_id, body)
+    uow.commit()
+    return service.invoice_detail(view)

@@ -1,0 +1,130 @@
+"""CSV download of an invoice, and the locale formatting shared with the PDF.
+
+Numbers and dates are formatted for the customer's locale with Babel (``de_DE``:
+``1.234,56 €``, ``01.11.2026``). Where the locale writes decimals with a comma the CSV uses
+``;`` between fields, as spreadsheets of that locale expect. Each line also carries its
+amount as a plain decimal (``amount_decimal``) for programs; the JSON API is the
+machine-readable form.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from decimal import Decimal
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, get_decimal_symbol
+
+from billbyte.invoicing.documents import plain
+from billbyte.invoicing.service import InvoiceView, money_text
+
+COLUMNS = [
+    "record",
+    "document",
+    "number",
+    "issue_date",
+    "customer",
+    "position",
+    "description",
+    "vendor",
+    "vendor_reference",
+    "service_period_start",
+    "service_period_end",
+    "original_period",
+    "quantity",
+    "unit",
+    "unit_price",
+    "amount",
+    "currency",
+    "amount_decimal",
+]
+
+
+class LocaleFormat:
+    """Formatting in one locale; unknown locales fall back to English."""
+
+    def __init__(self, locale: str) -> None:
+        try:
+            self.locale = Locale.parse(locale or "en")
+        except (UnknownLocaleError, ValueError):
+            self.locale = Locale.parse("en")
+
+    def money(self, amount: Decimal, currency: str) -> str:
+        return str(format_currency(amount, currency, locale=self.locale))
+
+    def number(self, value: Decimal | None) -> str:
+        if value is None:
+            return ""
+        return str(format_decimal(value, locale=self.locale, decimal_quantization=False))
+
+    def day(self, value: date | str | None) -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            value = date.fromisoformat(value)
+        return str(format_date(value, format="medium", locale=self.locale))
+
+    @property
+    def delimiter(self) -> str:
+        return ";" if get_decimal_symbol(self.locale) == "," else ","
+
+
+def render_csv(view: InvoiceView) -> bytes:
+    fmt = LocaleFormat(view.locale)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=fmt.delimiter, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    head = [view.kind, view.number or "DRAFT", fmt.day(view.issue_date), view.customer_name]
+    for line in view.lines or []:
+        writer.writerow(
+            [
+                "line",
+                *head,
+                line.position,
+                line.description,
+                line.vendor or "",
+                line.vendor_reference or "",
+                fmt.day(line.service_start),
+                fmt.day(line.service_end),
+                line.original_period or "",
+                fmt.number(line.quantity),
+                line.unit or "",
+                fmt.number(line.unit_price),
+                fmt.money(line.amount, line.currency),
+                line.currency,
+                money_text(line.amount, line.currency),
+            ]
+        )
+    total = fmt.money(view.total, view.currency)
+    writer.writerow(
+        [
+            "total",
+            *head,
+            "",
+            "Total",
+            *[""] * 8,
+            total,
+            view.currency,
+            money_text(view.total, view.currency),
+        ]
+    )
+    for rate in view.fx_rates:
+        writer.writerow(
+            [
+                "fx_rate",
+                *head,
+                "",
+                f"{rate['base']} → {rate['quote']}",
+                *[""] * 2,
+                fmt.day(rate["date"]),
+                *[""] * 4,
+                fmt.number(Decimal(rate["rate"])),
+                "",
+                rate["quote"],
+                plain(Decimal(rate["rate"])),
+            ]
+        )
+    return out.getvalue().encode("utf-8-sig")

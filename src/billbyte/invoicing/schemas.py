@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from billbyte.kit.money import parse_decimal
+
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+class InvoiceSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_days: int = Field(
+        default=5,
+        ge=0,
+        le=60,
+        description="Days after a period's last day during which its invoice is a draft "
+        "that follows new vendor data.",
+    )
+    grouping: Literal["service", "account"] = Field(
+        default="service",
+        description="service: one line per vendor and service; account: one line per "
+        "account/subscription and service.",
+    )
+
+
+class InvoiceSettingsOut(BaseModel):
+    object: str = "invoice_settings"
+    grace_days: int
+    grouping: str
+
+
+class InvoiceRunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(
+        pattern=PERIOD_PATTERN,
+        description="YYYY-MM: the month whose billing periods end (monthly customers: "
+        "that month; quarterly: if it ends a quarter; annual: if it is December).",
+    )
+    force: bool = Field(
+        default=False, description="Finalize even if the grace period has not passed yet."
+    )
+
+
+class InvoiceRunOut(BaseModel):
+    object: str = "invoice_run"
+    id: str
+    period: str
+    force: bool
+    status: str = Field(description="pending, running, completed or failed")
+    actor: str
+    customers_due: int
+    invoices_created: int
+    closed_without_charges: int
+    already_closed: int
+    not_due: int
+    failed: int
+    errors: dict[str, str]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class FxRateOut(BaseModel):
+    base: str = Field(description="The currency converted from (the vendor's).")
+    quote: str = Field(description="The currency converted to (the customer's).")
+    date: str
+    rate: str
+
+
+class ServicePeriod(BaseModel):
+    start: str | None
+    end: str | None
+
+
+class InvoiceLineOut(BaseModel):
+    object: str = "invoice_line"
+    position: int
+    kind: str = Field(description="usage, fee, adjustment or credit")
+    description: str
+    vendor: str | None
+    vendor_reference: str | None = Field(
+        description="The vendor's account/subscription id(s) the line is about."
+    )
+    service_name: str | None
+    charge_category: str | None
+    quantity: str | None
+    unit: str | None
+    unit_price: str | None = Field(description="amount_exact / quantity, 6 decimals.")
+    amount: str = Field(description="Rounded to the currency; lines add up to the total.")
+    amount_exact: str
+    currency: str
+    period: str = Field(description="The month (YYYY-MM) whose charges the line holds.")
+    service_period: ServicePeriod
+    original_period: str | None = Field(
+        description="For adjustments: the closed period the late data belongs to."
+    )
+    fx_rates: list[FxRateOut]
+    source_line_keys: list[str] = Field(description="The charge lines this line was made of.")
+
+
+class InvoiceOut(BaseModel):
+    object: str = Field(description="invoice or credit_note")
+    id: str
+    status: str = Field(description="draft (live, follows new data) or finalized (immutable)")
+    number: str | None = Field(description="INV-000123 / CN-000001; none for drafts.")
+    customer_id: str
+    customer_name: str
+    customer_external_id: str
+    billing_cycle: str
+    period_start: str
+    period_end: str
+    months: list[str] = Field(description="The months of charges the document covers.")
+    issue_date: date
+    due_at: datetime | None = Field(
+        description="Drafts: when the invoice may be finalized (end of grace, issue date)."
+    )
+    currency: str
+    locale: str
+    grouping: str
+    total: str
+    total_exact: str
+    line_count: int
+    fx_rates: list[FxRateOut]
+    credited_invoice_id: str | None = None
+    reason: str | None = None
+    finalized_at: datetime | None
+
+
+class InvoiceDetail(InvoiceOut):
+    lines: list[InvoiceLineOut]
+
+
+class InvoiceLinesOut(BaseModel):
+    object: str = "list"
+    data: list[InvoiceLineOut]
+    next_cursor: str | None = None
+    has_more: bool = False
+
+
+class CreditNoteLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=500)
+    amount: str = Field(
+        description="Amount to credit, positive, in the invoice's currency (decimal string).",
+        examples=["25.00"],
+    )
+
+    @field_validator("amount")
+    @classmethod
+    def _positive_decimal(cls, value: str) -> str:
+        if not isinstance(value, str):  # pragma: no cover - pydantic gives str
+            raise ValueError("amount must be a decimal string")
+        amount = parse_decimal(value)
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        return value
+
+
+class CreditNoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lines: list[CreditNoteLineIn] = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
