@@ -147,7 +147,10 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
-    settings = Settings(var_dir=tmp_path / "var", secret_key="test-secret-key")
+    # The test receivers listen on 127.0.0.1, which production refuses by default.
+    settings = Settings(
+        var_dir=tmp_path / "var", secret_key="test-secret-key", webhook_allow_private=True
+    )
     return Runtime(settings=settings, engine=engine, secret_key=settings.secret_key)
 
 

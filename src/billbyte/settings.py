@@ -26,6 +26,10 @@ class Settings(BaseSettings):
         default=720, description="How long a customer stays suspended before purge is allowed."
     )
     collect_interval_minutes: int = Field(default=60, description="Default collector interval.")
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback/private networks (single-MSP installs).",
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -6,6 +6,7 @@ from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, RuntimeDep, Subject, 
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.kit.pagination import ListResponse
 from billbyte.webhooks import service
+from billbyte.webhooks.network import check_destination
 from billbyte.webhooks.schemas import (
     WebhookDeliveryOut,
     WebhookEndpointCreate,
@@ -32,6 +33,7 @@ router = APIRouter()
 def create_webhook_endpoint(
     body: WebhookEndpointCreate, subject: Subject, uow: Uow, runtime: RuntimeDep
 ) -> WebhookEndpointCreated:
+    check_destination(str(body.url), runtime.settings.webhook_allow_private)
     endpoint, secret = service.create_endpoint(uow.session, subject, body, runtime.secret_key)
     uow.commit()
     return WebhookEndpointCreated(

@@ -30,6 +30,7 @@ from billbyte.webhooks.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from billbyte.webhooks.network import private_address
 from billbyte.webhooks.service import ENABLED, decrypt_secret
 from billbyte.webhooks.signing import HEADER, signature_header
 
@@ -123,7 +124,11 @@ def deliver_due(
             claim = _claim(runtime, delivery_id, claimed_at)
             if claim is None:
                 continue
-            outcome = _attempt(client, claim, runtime.secret_key, claimed_at)
+            outcome = (
+                _attempt(client, claim, runtime.secret_key, claimed_at)
+                if runtime.settings.webhook_allow_private or not private_address(claim.url)
+                else _Outcome(False, None, "destination is not a public address", 0)
+            )
             _finish(runtime, claim, outcome, claimed_at)
             attempts += 1
     finally:
