@@ -283,3 +283,30 @@ def test_credit_threshold_requests_a_suspension(
     with runtime.uow() as uow:
         actors = list(uow.session.scalars(select(ServiceAction.actor)))
     assert actors == ["system:credit"]
+
+
+def test_vendor_retry_after_hint_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 429 with Retry-After waits at least that long before the next attempt (capped)."""
+    waits: list[float] = []
+    monkeypatch.setattr("tenacity.nap.time.sleep", waits.append)
+    calls = iter([VendorError("throttled", retryable=True, status=429, retry_after=7),
+                  VendorError("busy", retryable=True, status=503), "done"])
+
+    def flaky() -> str:
+        outcome = next(calls)
+        if isinstance(outcome, VendorError):
+            raise outcome
+        return outcome
+
+    assert connectors.call_vendor(flaky) == "done"
+    assert waits[0] == 7.0 and waits[1] < 7.0
+    huge = iter([VendorError("later", retryable=True, status=429, retry_after=3600), "ok"])
+
+    def very_busy() -> str:
+        outcome = next(huge)
+        if isinstance(outcome, VendorError):
+            raise outcome
+        return outcome
+
+    assert connectors.call_vendor(very_busy) == "ok"
+    assert waits[-1] == connectors.MAX_RETRY_AFTER

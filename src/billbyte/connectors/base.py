@@ -17,11 +17,27 @@ class VendorError(Exception):
     """A vendor call failed. ``retryable`` (HTTP 429/5xx, timeouts, throttling) tells the
     framework to retry with backoff; otherwise the failure is recorded and reported."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
+        self.retry_after = retry_after  # the vendor's own hint (Retry-After), in seconds
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds (the HTTP-date form is rare from these APIs and ignored)."""
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

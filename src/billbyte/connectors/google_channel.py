@@ -50,6 +50,7 @@ from billbyte.connectors.base import (
     PartnerContext,
     ProvisionResult,
     VendorError,
+    retry_after_seconds,
 )
 
 API = "https://cloudchannel.googleapis.com"
@@ -79,6 +80,7 @@ def vendor_error_for(response: httpx.Response, what: str) -> VendorError:
         f"Cloud Channel {what}: HTTP {status}: {detail or response.reason_phrase}{hint}",
         retryable=status in (408, 429) or status >= 500,
         status=status,
+        retry_after=retry_after_seconds(retry_after),
     )
 
 

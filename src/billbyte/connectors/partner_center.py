@@ -46,6 +46,7 @@ from billbyte.connectors.base import (
     PartnerContext,
     ProvisionResult,
     VendorError,
+    retry_after_seconds,
 )
 
 API = "https://api.partnercenter.microsoft.com"
@@ -83,6 +84,7 @@ def vendor_error_for(response: httpx.Response, what: str) -> VendorError:
         f"Partner Center {what}: HTTP {status}: {detail or response.reason_phrase}{hint}",
         retryable=retryable,
         status=status,
+        retry_after=retry_after_seconds(retry_after),
     )
 
 

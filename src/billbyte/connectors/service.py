@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
@@ -46,6 +47,7 @@ PROVISION = "provision"
 SERVICE_ACTION = "service_action"
 COLLECT = "collect"
 POLL_DELAY = 2.0
+MAX_RETRY_AFTER = 30.0  # longer hints are left to the job queue's own backoff
 ACTIONS = ("suspend", "resume", "purge")
 
 # Which customer states each action may start from, and where it leads.
@@ -73,10 +75,18 @@ def context_for(runtime: Runtime, account: PartnerAccount) -> PartnerContext:
 
 def call_vendor(function: Callable[[], T], attempts: int = 3) -> T:
     """Retry transient vendor failures (429, 5xx, timeouts) with exponential backoff."""
+    backoff = wait_exponential(multiplier=0.2, max=5)
+
+    def wait(state: RetryCallState) -> float:
+        # Honour the vendor's Retry-After when it asks for longer than our backoff.
+        error = state.outcome.exception() if state.outcome else None
+        hinted = getattr(error, "retry_after", None) or 0.0
+        return float(min(max(hinted, backoff(state)), MAX_RETRY_AFTER))
+
     retrying = Retrying(
         retry=retry_if_exception(lambda e: isinstance(e, VendorError) and e.retryable),
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=0.2, max=5),
+        wait=wait,
         reraise=True,
     )
     return retrying(function)
