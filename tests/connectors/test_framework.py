@@ -289,8 +289,13 @@ def test_vendor_retry_after_hint_is_honoured(monkeypatch: pytest.MonkeyPatch) ->
     """A 429 with Retry-After waits at least that long before the next attempt (capped)."""
     waits: list[float] = []
     monkeypatch.setattr("tenacity.nap.time.sleep", waits.append)
-    calls = iter([VendorError("throttled", retryable=True, status=429, retry_after=7),
-                  VendorError("busy", retryable=True, status=503), "done"])
+    calls = iter(
+        [
+            VendorError("throttled", retryable=True, status=429, retry_after=7),
+            VendorError("busy", retryable=True, status=503),
+            "done",
+        ]
+    )
 
     def flaky() -> str:
         outcome = next(calls)
