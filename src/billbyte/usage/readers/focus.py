@@ -69,9 +69,13 @@ _CANONICAL_CASE = {
 
 
 def canonical_case(expr: pl.Expr, values: Sequence[str]) -> pl.Expr:
+    # A when/then chain, not replace_strict(default=expr): a column as the default keeps
+    # polars from streaming, and the whole file ends up in memory.
     lowered = expr.str.to_lowercase()
-    mapping = {value.lower(): value for value in values}
-    return lowered.replace_strict(mapping, default=expr, return_dtype=pl.String)
+    result: pl.Expr = expr
+    for value in values:
+        result = pl.when(lowered == value.lower()).then(pl.lit(value)).otherwise(result)
+    return result
 
 
 class FocusReader:
