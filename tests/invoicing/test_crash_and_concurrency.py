@@ -109,7 +109,8 @@ def _assert_one_each(runtime: Runtime, customers: list[str]) -> None:
 
 
 def test_a_run_killed_half_way_is_finished_by_the_next(tenant: Tenant, runtime: Runtime) -> None:
-    customers = _customers_with_charges(runtime, tenant.msp_id, 400, 10)
+    # Enough customers that the run is still going when it is killed, even on a fast machine.
+    customers = _customers_with_charges(runtime, tenant.msp_id, 1500, 2)
     env = _env(runtime)
     process = subprocess.Popen(
         _close_command(tenant.msp_id), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
