@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.models import AuditEvent
 from billbyte.credit.models import CreditEvent
+from billbyte.customers import mapping
 from billbyte.customers import service as customers
 from billbyte.customers.models import VendorAccount
 from billbyte.kit.money import allocate
-from billbyte.rating.engine import account_key
 from billbyte.rating.models import ChargeLine
 from billbyte.rating.service import period_bounds
 from billbyte.runtime import Runtime
@@ -139,14 +139,9 @@ def _customer_usage(
     frame = usage.scan_slices(runtime.settings.usage_store_dir, slices)
     if frame is None:
         return None
-    keys = pl.DataFrame(
-        {
-            "partner_account_id": [pa for pa, _ in links],
-            "__key": [usage.normalize_identifier(i) for _, i in links],
-        }
-    )
-    return frame.with_columns(account_key(pl.col("sub_account_id")).alias("__key")).join(
-        keys.lazy(), on=["partner_account_id", "__key"], how="semi"
+    # The same mapping as rating, so analytics and charges always cover the same lines.
+    return mapping.map_to_customers(
+        frame, mapping.links_frame(session, subject.msp_id, [customer_id])
     )
 
 

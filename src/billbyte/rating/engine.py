@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from billbyte.customers.mapping import map_to_customers
 from billbyte.pricing.rules import (
     PASS_THROUGH_CATEGORIES,
     Adjustment,
@@ -68,33 +69,6 @@ class Inputs:
     customers: pl.DataFrame  # customer_id, plan_id, currency
     accounts: pl.DataFrame  # partner_account_id, vendor, list_factor (Decimal)
     rules: Sequence[Rule]
-
-
-def account_key(expr: pl.Expr) -> pl.Expr:
-    """Vendor identifiers compare case-insensitively and without Azure's '/subscriptions/'."""
-    return expr.str.to_lowercase().str.strip_chars().str.replace(r"^/subscriptions/", "")
-
-
-def map_to_customers(lines: pl.LazyFrame, links: pl.DataFrame) -> pl.LazyFrame:
-    """Lines whose sub-account — or, failing that, billing account — is linked to a customer,
-    with that customer's id. The billing account matters for Google: a reseller's customer is
-    a billing subaccount, while the export's sub-account is the project."""
-    by_key = links.lazy()
-    return (
-        lines.with_columns(
-            account_key(pl.col("sub_account_id")).alias("account_key"),
-            account_key(pl.col("billing_account_id")).alias("__billing_key"),
-        )
-        .join(by_key, on=["partner_account_id", "account_key"], how="left")
-        .join(
-            by_key.rename({"account_key": "__billing_key", "customer_id": "__billing_customer"}),
-            on=["partner_account_id", "__billing_key"],
-            how="left",
-        )
-        .with_columns(pl.coalesce(["customer_id", "__billing_customer"]).alias("customer_id"))
-        .filter(pl.col("customer_id").is_not_null())
-        .drop("__billing_key", "__billing_customer")
-    )
 
 
 def rollup(inputs: Inputs, detail: Sequence[str] = ()) -> pl.DataFrame:

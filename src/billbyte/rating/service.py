@@ -22,7 +22,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from billbyte.catalog import service as catalog
-from billbyte.customers.models import Customer, VendorAccount
+from billbyte.customers import mapping
+from billbyte.customers.models import Customer
 from billbyte.fx import service as fx
 from billbyte.jobs.service import handler
 from billbyte.kit.clock import utcnow
@@ -116,25 +117,7 @@ def _inputs(
     if lines is None:
         return None
     ids = [c.id for c in open_customers]
-    link_rows = session.execute(
-        select(
-            VendorAccount.partner_account_id,
-            VendorAccount.vendor_identifier,
-            VendorAccount.customer_id,
-        ).where(VendorAccount.msp_id == msp_id)
-    ).all()
-    links = pl.DataFrame(
-        {
-            "partner_account_id": [r[0] for r in link_rows],
-            "account_key": [usage.normalize_identifier(r[1]) for r in link_rows],
-            "customer_id": [r[2] for r in link_rows],
-        },
-        schema={
-            "partner_account_id": pl.String,
-            "account_key": pl.String,
-            "customer_id": pl.String,
-        },
-    ).filter(pl.col("customer_id").is_in(pl.Series(ids, dtype=pl.String).implode()))
+    links = mapping.links_frame(session, msp_id, ids)
     default_plan = pricing.default_plan_id(session, msp_id)
     customers = pl.DataFrame(
         {

@@ -23,7 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
-from billbyte.customers.models import Customer, VendorAccount
+from billbyte.customers import mapping
+from billbyte.customers.mapping import identifier_key
+from billbyte.customers.models import VendorAccount
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
@@ -41,16 +43,6 @@ log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(hours=6)
 GROUPS = {"customer", "sub_account", "service", "charge_category", "provider"}
-
-
-def sub_account_key(expr: pl.Expr) -> pl.Expr:
-    """Vendor identifiers compare case-insensitively and without Azure's '/subscriptions/'."""
-    return expr.str.to_lowercase().str.strip_chars().str.replace(r"^/subscriptions/", "")
-
-
-def normalize_identifier(value: str) -> str:
-    value = value.strip().lower()
-    return value.removeprefix("/subscriptions/")
 
 
 def import_files(
@@ -259,7 +251,7 @@ def _commit_slices(
         item.slices_unchanged = unchanged
         item.totals = result.totals
         item.unassigned_sub_accounts = [
-            s for s in result.sub_accounts if normalize_identifier(s) not in linked
+            s for s in result.sub_accounts if identifier_key(s) not in linked
         ]
         item.completed_at = utcnow()
         record(
@@ -302,7 +294,7 @@ def _linked_identifiers(session: Session, partner_account_id: str) -> dict[str, 
             VendorAccount.partner_account_id == partner_account_id
         )
     )
-    return {normalize_identifier(identifier): customer for identifier, customer in rows}
+    return {identifier_key(identifier): customer for identifier, customer in rows}
 
 
 def get_import(session: Session, subject: AuthSubject, import_id: str) -> UsageImport:
@@ -386,8 +378,11 @@ def summary(
     groups: list[dict[str, Any]] = []
     totals: dict[str, dict[str, str]] = {}
     if frame is not None:
-        key = _group_key(session, subject, frame, group_by)
-        frame = frame.with_columns(key.alias("__group"))
+        if group_by == "customer":
+            frame = mapping.map_to_customers(
+                frame, mapping.links_frame(session, subject.msp_id), keep_unlinked=True
+            )
+        frame = frame.with_columns(_group_key(group_by).alias("__group"))
         grouped = (
             frame.group_by("__group", "billing_currency")
             .agg([pl.col(c).sum() for c in C.COST_COLUMNS] + [pl.len().alias("lines")])
@@ -415,9 +410,7 @@ def summary(
     }
 
 
-def _group_key(
-    session: Session, subject: AuthSubject, frame: pl.LazyFrame, group_by: str
-) -> pl.Expr:
+def _group_key(group_by: str) -> pl.Expr:
     if group_by == "sub_account":
         return pl.col("sub_account_id")
     if group_by == "service":
@@ -426,16 +419,7 @@ def _group_key(
         return pl.col("charge_category")
     if group_by == "provider":
         return pl.col("provider_name")
-    links = session.execute(
-        select(VendorAccount.partner_account_id, VendorAccount.vendor_identifier, Customer.id)
-        .join(Customer, Customer.id == VendorAccount.customer_id)
-        .where(VendorAccount.msp_id == subject.msp_id)
-    ).all()
-    mapping = {f"{pa}\x1f{normalize_identifier(ident)}": cid for pa, ident, cid in links}
-    lookup = pl.concat_str(
-        [pl.col("partner_account_id"), pl.lit("\x1f"), sub_account_key(pl.col("sub_account_id"))]
-    )
-    return lookup.replace_strict(mapping, default="unassigned", return_dtype=pl.String)
+    return pl.col("customer_id").fill_null("unassigned")
 
 
 def decimal_totals(totals: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
