@@ -38,6 +38,7 @@ HOW_TO_START_PG = (
 )
 
 _pg_state: dict[str, Any] = {}
+TEST_RATE_LIMIT = "1000000/minute"
 
 
 def _pg_reachable() -> str | None:
@@ -148,8 +149,15 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
     # The test receivers listen on 127.0.0.1, which production refuses by default.
+    # Rate limits stay on (the middleware runs in every test) but far above what a test
+    # sends; tests/security/test_rate_limits.py sets low ones.
     settings = Settings(
-        var_dir=tmp_path / "var", secret_key="test-secret-key", webhook_allow_private=True
+        var_dir=tmp_path / "var",
+        secret_key="test-secret-key",
+        webhook_allow_private=True,
+        rate_limit_per_ip=TEST_RATE_LIMIT,
+        rate_limit_per_key=TEST_RATE_LIMIT,
+        rate_limit_failed_auth_per_ip=TEST_RATE_LIMIT,
     )
     return Runtime(settings=settings, engine=engine, secret_key=settings.secret_key)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from billbyte.jobs import cli as jobs_cli
 from billbyte.kit.errors import BillByteError
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.settings import get_settings
+from billbyte.tenancy import secrets_cli
 from billbyte.tenancy import service as tenancy
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role
@@ -43,6 +45,7 @@ app.add_typer(fx_cli.app, name="fx")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(invoicing_cli.app, name="invoices")
+app.add_typer(secrets_cli.app, name="secrets")
 app.command("rate")(jobs_cli.rate_command)
 app.command("collect")(jobs_cli.collect_command)
 
@@ -379,7 +382,13 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     )
 
 
+OWNER_ONLY_UMASK = 0o077
+
+
 def main() -> None:
+    # Everything a BillByte process writes (database, usage store, exports, PDFs) is
+    # billing data: owner-only unless the operator loosens it deliberately.
+    os.umask(OWNER_ONLY_UMASK)
     try:
         app()
     except Exception as exc:  # the last resort: a person gets one line, not a traceback

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
+
+# Local state (the SQLite database, the usage store, generated keys) holds every tenant's
+# billing data and credentials: no other local user may read it.
+PRIVATE_DIR_MODE = 0o700
 
 
 class Settings(BaseSettings):
@@ -18,7 +24,11 @@ class Settings(BaseSettings):
 
     var_dir: Path = Field(default=Path("var"), description="Where local state lives.")
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in var_dir.")
-    secret_key: str = Field(default="", description="Encrypts stored vendor credentials.")
+    secret_key: str = Field(
+        default="",
+        description="Encrypts stored secrets. Several keys separated by commas: the first "
+        "encrypts, all decrypt (key rotation, see `billbyte secrets rotate`).",
+    )
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -30,19 +40,55 @@ class Settings(BaseSettings):
         default=False,
         description="Allow webhook URLs on loopback/private networks (single-MSP installs).",
     )
+    # Rate limits, in the `limits` notation ("600/minute", several separated by ";");
+    # an empty string switches that limit off.
+    rate_limit_per_ip: str = Field(
+        default="1200/minute", description="Requests per client IP address."
+    )
+    rate_limit_per_key: str = Field(default="600/minute", description="Requests per API key.")
+    rate_limit_failed_auth_per_ip: str = Field(
+        default="20/minute",
+        description="Failed authentications per client IP; once reached, every request "
+        "from that IP is refused with 429 (even with a correct key) until the window passes.",
+    )
+    rate_limit_storage_url: str = Field(
+        default="memory://",
+        description="Where rate-limit counters live: memory:// (per process) or "
+        "redis://host:port/db so that several API processes share them.",
+    )
+
+    @field_validator("rate_limit_per_ip", "rate_limit_per_key", "rate_limit_failed_auth_per_ip")
+    @classmethod
+    def _limit_notation(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate limit: write e.g. '600/minute' or "
+                    "'20/minute;500/day', or leave it empty for no limit"
+                ) from None
+        return value
 
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.private_var_dir()
         return f"sqlite:///{(self.var_dir / 'billbyte.sqlite3').resolve()}"
 
     @property
     def usage_store_dir(self) -> Path:
-        path = self.var_dir / "usage"
-        path.mkdir(parents=True, exist_ok=True)
+        path = self.private_var_dir() / "usage"
+        path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
         return path
+
+    def private_var_dir(self) -> Path:
+        """var_dir, created owner-only if missing (an existing one is left as the operator
+        made it)."""
+        self.var_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.var_dir.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        return self.var_dir
 
     def effective_secret_key(self) -> str:
         """The configured key, or one generated once into var_dir (with a warning)."""
@@ -51,10 +97,12 @@ class Settings(BaseSettings):
         key_file = self.var_dir / "secret_key"
         if key_file.exists():
             return key_file.read_text().strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.private_var_dir()
         key = secrets.token_urlsafe(32)
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
+        # Created 0600 from the start, not chmod-ed after being briefly world-readable.
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key + "\n")
         log.warning(
             "BILLBYTE_SECRET_KEY is not set: generated one into %s. "
             "Back it up: stored vendor credentials cannot be decrypted without it.",

@@ -10,6 +10,8 @@ from sqlalchemy import text
 from billbyte import __version__
 from billbyte.analytics.endpoints import router as analytics_router
 from billbyte.api import problems
+from billbyte.api.headers import SecurityHeadersMiddleware
+from billbyte.api.ratelimit import RateLimitMiddleware, RateLimits
 from billbyte.audit.endpoints import router as audit_router
 from billbyte.catalog.endpoints import router as catalog_router
 from billbyte.charges.endpoints import router as charges_router
@@ -72,6 +74,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return {"status": "ok", "database": runtime.engine.dialect.name}
 
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
+    # Added last = runs first: throttling before idempotency's authentication, and the
+    # security headers around everything, 429s included.
+    app.state.rate_limits = RateLimits(runtime.settings)
+    app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
+    app.add_middleware(SecurityHeadersMiddleware)
     _document_problems(app)
     return app
 

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from billbyte.api.ratelimit import client_ip, rate_limits_of
 from billbyte.db.uow import UnitOfWork
+from billbyte.kit.errors import Unauthenticated
 from billbyte.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject, authenticate
@@ -27,13 +29,22 @@ def get_uow(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[UnitO
 
 
 def get_subject(
+    request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AuthSubject:
     # Authentication commits on its own so that last_used_at is kept even for reads.
-    with runtime.uow() as uow:
-        subject = authenticate(uow.session, credentials.credentials if credentials else None)
-        uow.commit()
+    try:
+        with runtime.uow() as uow:
+            subject = authenticate(uow.session, credentials.credentials if credentials else None)
+            uow.commit()
+    except Unauthenticated:
+        # A presented but wrong key counts towards the per-IP failed-authentication limit
+        # (billbyte.api.ratelimit); a request without any key is not a guess.
+        limits = rate_limits_of(request)
+        if credentials is not None and limits is not None:
+            limits.record_failed_authentication(client_ip(request.scope))
+        raise
     return subject
 
 

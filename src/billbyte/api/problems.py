@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from billbyte.api.headers import NO_STORE, SECURITY_HEADERS
 from billbyte.kit.errors import BillByteError
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(
+        response = problem(
             500,
             "internal_error",
             "Internal error",
             "Something went wrong on our side; it has been logged.",
             request.url.path,
         )
+        # Sent by Starlette's outermost error middleware, around SecurityHeadersMiddleware.
+        for name, value in (*SECURITY_HEADERS, NO_STORE):
+            response.headers[name.decode()] = value.decode()
+        return response
