@@ -17,6 +17,16 @@ log = logging.getLogger(__name__)
 # Local state (the SQLite database, the usage store, generated keys) holds every tenant's
 # billing data and credentials: no other local user may read it.
 PRIVATE_DIR_MODE = 0o700
+# Synchronous `limits` storages that support the moving window (and need no extra driver
+# beyond redis-py).
+RATE_LIMIT_STORAGE_SCHEMES = (
+    "memory",
+    "redis",
+    "rediss",
+    "redis+unix",
+    "redis+sentinel",
+    "redis+cluster",
+)
 
 
 class Settings(BaseSettings):
@@ -68,6 +78,17 @@ class Settings(BaseSettings):
                     f"{value!r} is not a rate limit: write e.g. '600/minute' or "
                     "'20/minute;500/day', or leave it empty for no limit"
                 ) from None
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _limit_storage(cls, value: str) -> str:
+        scheme = value.partition("://")[0]
+        if scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+            raise ValueError(
+                f"rate-limit storage {value!r} is not supported: use memory:// or "
+                "redis://host:port/db (also rediss://, redis+sentinel://, redis+cluster://)"
+            )
         return value
 
     @property
