@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup lint typecheck unit bench clean
+.PHONY: run test setup lint typecheck unit audit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ unit: setup
 
 ## Lint, type-check and run the whole suite on SQLite and PostgreSQL
 test: lint typecheck unit
+
+## Known vulnerabilities in the installed dependencies (pip-audit; see .ci/pip_audit_gate.py)
+audit: setup
+	$(BIN)/python .ci/pip_audit_gate.py $(BIN)/pip-audit
 
 bench: setup
 	$(BIN)/python bench/run_all.py
