@@ -119,8 +119,8 @@ def _token_id(token: str) -> str:
 
 
 def client_ip(scope: Scope) -> str:
-    """The peer address as the server saw it. Behind a reverse proxy, run uvicorn with
-    ``--forwarded-allow-ips`` so that this is the real client (docs/operations.md)."""
+    """The peer address as the server saw it; uvicorn replaces it with X-Forwarded-For from
+    trusted proxies only (``FORWARDED_ALLOW_IPS``, docs/operations.md)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 
