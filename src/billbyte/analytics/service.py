@@ -1,7 +1,10 @@
 """Per-customer analytics over the customer's own usage lines and rated charges.
 
-Reads the current slices (vectorised, only the customer's sub-accounts) for the shape of
-spend, and the charge lines for what the customer pays.
+Reads the current slices (vectorised, attributed by ``customers.mapping`` exactly as rating
+attributes them) for the shape of spend, and the charge lines for what the customer pays.
+``by_vendor`` and ``by_service`` are breakdowns: they list every vendor and service and add
+up to ``total``. ``top_resources`` is a ranking (the ten costliest resources), not a
+breakdown.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from billbyte.audit.models import AuditEvent
 from billbyte.credit.models import CreditEvent
 from billbyte.customers import mapping
 from billbyte.customers import service as customers
-from billbyte.customers.models import VendorAccount
 from billbyte.kit.money import allocate
 from billbyte.rating.models import ChargeLine
 from billbyte.rating.service import period_bounds
@@ -112,10 +114,11 @@ def analytics(
             {"vendor": k, "amount": _text(a)}
             for (k, _), a in zip(vendors, vendor_amounts, strict=True)
         ],
+        # Every service, largest first: a cut list would no longer add up to the total.
         "by_service": [
             {"service": k, "amount": _text(a)}
             for (k, _), a in zip(services, service_amounts, strict=True)
-        ][:20],
+        ],
         "daily_cost": daily,
         "top_resources": top,
         "forecast": forecast,
@@ -127,22 +130,22 @@ def analytics(
 def _customer_usage(
     runtime: Runtime, session: Session, subject: AuthSubject, customer_id: str, period: str
 ) -> pl.LazyFrame | None:
-    links = session.execute(
-        select(VendorAccount.partner_account_id, VendorAccount.vendor_identifier).where(
-            VendorAccount.customer_id == customer_id, VendorAccount.msp_id == subject.msp_id
-        )
-    ).all()
-    if not links:
+    links = mapping.links_frame(session, subject.msp_id)
+    # A customer's lines can only be under a partner account where it has a link.
+    partner_accounts = set(
+        links.filter(pl.col("customer_id") == customer_id)["partner_account_id"].to_list()
+    )
+    if not partner_accounts:
         return None
     slices = usage.current_slices(session, subject, period, None)
-    slices = [s for s in slices if s.partner_account_id in {pa for pa, _ in links}]
+    slices = [s for s in slices if s.partner_account_id in partner_accounts]
     frame = usage.scan_slices(runtime.settings.usage_store_dir, slices)
     if frame is None:
         return None
-    # The same mapping as rating, so analytics and charges always cover the same lines.
-    return mapping.map_to_customers(
-        frame, mapping.links_frame(session, subject.msp_id, [customer_id])
-    )
+    # Attributed with every link of the MSP, as rating does, then narrowed to this customer:
+    # with only its own links, a project linked to another customer under this customer's
+    # billing account would be counted here as well as there.
+    return mapping.map_to_customers(frame, links, only=[customer_id])
 
 
 def _forecast(

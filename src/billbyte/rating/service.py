@@ -117,7 +117,10 @@ def _inputs(
     if lines is None:
         return None
     ids = [c.id for c in open_customers]
-    links = mapping.links_frame(session, msp_id, ids)
+    # Every link of the MSP, whichever customers are rated (the engine keeps theirs): with
+    # only these customers' links, a project linked to another customer under a billing
+    # account linked to one of them would be attributed to the billing account's customer.
+    links = mapping.links_frame(session, msp_id)
     default_plan = pricing.default_plan_id(session, msp_id)
     customers = pl.DataFrame(
         {
