@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         default=720, description="How long a customer stays suspended before purge is allowed."
     )
     collect_interval_minutes: int = Field(default=60, description="Default collector interval.")
+    idempotency_lease_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="How long a request holding an Idempotency-Key may go without renewing "
+        "its claim (it renews every third of this) before a retry may take the key over.",
+    )
     webhook_allow_private: bool = Field(
         default=False,
         description="Allow webhook URLs on loopback/private networks (single-MSP installs).",

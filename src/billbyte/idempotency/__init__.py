@@ -1,1 +1,2 @@
-"""``Idempotency-Key`` on every POST: same key + same body replays the first response."""
+"""``Idempotency-Key`` on every POST: the same API key re-sending the same key and body gets
+the first successful response again."""

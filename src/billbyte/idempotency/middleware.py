@@ -7,15 +7,17 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
 from typing import Any
 
 from anyio import to_thread
 
 from billbyte.idempotency import service
+from billbyte.idempotency.lease import LeaseKeeper
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.kit.errors import BillByteError
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import authenticate
+from billbyte.tenancy.auth import AuthSubject, authenticate
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -62,10 +64,14 @@ class IdempotencyMiddleware:
         self.app = app
         self.runtime = runtime
 
-    def _msp_for(self, token: str | None) -> str | None:
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.runtime.settings.idempotency_lease_seconds)
+
+    def _subject_for(self, token: str | None) -> AuthSubject | None:
         try:
             with self.runtime.uow() as uow:
-                return authenticate(uow.session, token).msp_id
+                return authenticate(uow.session, token)
         except BillByteError:
             return None  # the endpoint itself answers 401
 
@@ -84,8 +90,10 @@ class IdempotencyMiddleware:
             return
         auth = _header(scope, b"authorization") or ""
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        msp_id = await to_thread.run_sync(self._msp_for, token)
-        if msp_id is None:
+        # Keys are scoped to the caller: a stored response is only ever shown to the API key
+        # (with the role) that made the request, so it cannot bypass another key's role check.
+        subject = await to_thread.run_sync(self._subject_for, token)
+        if subject is None:
             await self.app(scope, receive, send)
             return
 
@@ -105,7 +113,7 @@ class IdempotencyMiddleware:
 
         boundary = _multipart_boundary(_header(scope, b"content-type"))
         await to_thread.run_sync(_hash_body, spool, digest, boundary)
-        claim = await to_thread.run_sync(self._claim, msp_id, key, digest.hexdigest())
+        claim = await to_thread.run_sync(self._claim, subject, key, digest.hexdigest())
         if claim.outcome == "mismatch":
             spool.close()
             await _send_problem(
@@ -157,14 +165,19 @@ class IdempotencyMiddleware:
             await send(message)
 
         assert claim.record_id is not None
+        keeper = LeaseKeeper(self.runtime, claim.record_id, self._lease)
+        keeper.start()
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
             await to_thread.run_sync(self._release, claim.record_id)
             raise
         finally:
+            keeper.stop()
             spool.close()
-        if captured["status"] >= 500:
+        if not 200 <= captured["status"] < 300:
+            # Only successes are stored: a refusal or an error is answered afresh, so that a
+            # corrected retry (or a key allowed to do it) proceeds.
             await to_thread.run_sync(self._release, claim.record_id)
         else:
             await to_thread.run_sync(
@@ -175,9 +188,9 @@ class IdempotencyMiddleware:
                 bytes(captured["body"]).decode(),
             )
 
-    def _claim(self, msp_id: str, key: str, request_hash: str) -> service.Claim:
+    def _claim(self, subject: AuthSubject, key: str, request_hash: str) -> service.Claim:
         with self.runtime.uow() as uow:
-            result = service.claim(uow.session, msp_id, key, request_hash)
+            result = service.claim(uow.session, subject, key, request_hash, self._lease)
             uow.commit()
             return result
 
