@@ -426,3 +426,28 @@ def test_refusing_a_bomb_keeps_memory_bounded(tmp_path: Path, filler: bytes, cod
     assert grown < 64 * MiB, measured
     assert measured["code"] == code
     assert not list((tmp_path / "var" / "usage").rglob("*.csv"))
+
+
+def test_parquet_dictionary_bomb_is_refused(tenant: Tenant, runtime: Runtime) -> None:
+    # One 256 KiB string referenced by every row: ~60 KB on disk, 5 GiB once read. The
+    # footer's sizes cannot show it; the values' lengths are summed from the dictionary.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pa_id = _partner(tenant)
+    rows = 20_000
+    values = pa.DictionaryArray.from_arrays(
+        pa.array([0] * rows, pa.int32()), pa.array(["x" * (256 * 1024)])
+    )
+    table = pa.table({"BillingCurrency": values, "BilledCost": pa.array(["1"] * rows)})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    assert len(buffer.getvalue()) < 1024 * 1024
+    _assert_problem(
+        _upload(tenant, pa_id, "bomb.parquet", buffer.getvalue()), 422, "compression_ratio_exceeded"
+    )
+    _limit(runtime, usage_record_max_bytes=64 * 1024)
+    _assert_problem(
+        _upload(tenant, pa_id, "bomb.parquet", buffer.getvalue()), 422, "record_too_large"
+    )
+    assert _leftovers(runtime) == []

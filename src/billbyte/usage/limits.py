@@ -217,15 +217,62 @@ def check_parquet(path: Path, name: str, limits: UploadLimits) -> None:
         for c in range(meta.num_columns)
     )
     decoded = max(encoded, meta.num_rows * meta.num_columns)
+    _check_ratio(decoded, size, meta.num_rows, name, limits)
+    _check_dictionary_expansion(path, name, size, meta.num_rows, limits)
+
+
+def _check_ratio(decoded: int, size: int, rows: int, name: str, limits: UploadLimits) -> None:
     if decoded > limits.decompressed_bytes:
         raise DecompressedTooLarge(
-            f"{name}: its {meta.num_rows} rows decode to more than "
+            f"{name}: its {rows} rows decode to more than "
             f"{mib(limits.decompressed_bytes)} (the limit); split the export.",
             limit=limits.decompressed_bytes,
         )
     if decoded > RATIO_FLOOR and decoded > limits.ratio * size:
         raise CompressionRatioExceeded(
-            f"{name}: its {meta.num_rows} rows decode to more than {limits.ratio} times the "
+            f"{name}: its {rows} rows decode to more than {limits.ratio} times the "
             "file's size, which no billing export does; refused as a decompression bomb.",
             limit=limits.ratio,
         )
+
+
+def _check_dictionary_expansion(
+    path: Path, name: str, size: int, rows: int, limits: UploadLimits
+) -> None:
+    """The footer cannot tell how long dictionary values are: one 1 MiB string referenced by
+    every row is a few kilobytes on disk and terabytes once read. So the text columns are
+    read *as dictionaries* (values once, plus indices) and their decoded length summed
+    without materialising it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    def is_text(kind: pa.DataType) -> bool:
+        if pa.types.is_dictionary(kind):  # as pyarrow records dictionary columns
+            kind = kind.value_type
+        return bool(
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind)
+        )
+
+    text = [f.name for f in pq.read_schema(path) if is_text(f.type)]
+    if not text:
+        return
+    decoded = 0
+    source = pq.ParquetFile(path, read_dictionary=text)
+    for batch in source.iter_batches(batch_size=65536, columns=text):
+        for column in batch.columns:
+            if not isinstance(column, pa.DictionaryArray):
+                decoded += column.nbytes
+                continue
+            lengths = pc.binary_length(column.dictionary)
+            longest = pc.max(lengths).as_py() or 0
+            if longest > limits.record_bytes:
+                raise RecordTooLarge(
+                    f"{name}: a value longer than {mib(limits.record_bytes)} (the limit).",
+                    limit=limits.record_bytes,
+                )
+            decoded += pc.sum(pc.take(lengths, column.indices)).as_py() or 0
+        _check_ratio(decoded, size, rows, name, limits)
