@@ -28,10 +28,10 @@ from billbyte.usage.limits import (
     MAX_COLUMNS,
     MAX_JSON_DEPTH,
     BoundedDecompression,
+    DecompressedTooLarge,
     RecordTooLarge,
     UnsupportedContainer,
     UploadLimits,
-    UploadTooLarge,
     check_parquet,
     container_of,
     mib,
@@ -91,10 +91,13 @@ def stage(
     limits = limits or UploadLimits()
     work_dir.mkdir(parents=True, exist_ok=True)
     size = source.stat().st_size
-    if size > limits.upload_bytes:
-        raise UploadTooLarge(
-            f"{name}: {mib(size)} is more than the {mib(limits.upload_bytes)} an upload may be.",
-            limit=limits.upload_bytes,
+    # The upload limit is the request's (endpoints.py); a file already on disk (CLI,
+    # collectors) only has to fit the decoded limit, which it cannot if it is larger.
+    if size > limits.decompressed_bytes:
+        raise DecompressedTooLarge(
+            f"{name}: {mib(size)} is more than the {mib(limits.decompressed_bytes)} a usage "
+            "file may be.",
+            limit=limits.decompressed_bytes,
         )
     digest = hashlib.sha256()
     with source.open("rb") as handle:
