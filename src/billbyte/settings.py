@@ -97,6 +97,26 @@ class Settings(BaseSettings):
             )
         return value
 
+    # Usage uploads (docs/security.md, "Uploads and decompression"): enforced while streaming.
+    usage_upload_max_bytes: int = Field(
+        default=2 * 1024**3, gt=0, description="Largest usage upload (one request, as sent)."
+    )
+    usage_decompressed_max_bytes: int = Field(
+        default=20 * 1024**3, gt=0, description="Largest usage file once decompressed/decoded."
+    )
+    usage_compression_ratio_max: int = Field(
+        default=200, gt=0, description="Largest decompressed:compressed ratio of a usage file."
+    )
+    usage_json_max_bytes: int = Field(
+        default=64 * 1024**2, gt=0, description="Largest JSON usage document (parsed in memory)."
+    )
+    usage_record_max_bytes: int = Field(
+        default=1024**2, gt=0, description="Longest CSV line or JSON string in a usage file."
+    )
+    usage_import_stale_minutes: int = Field(
+        default=15, gt=0, description="An import without heartbeat for this long is failed."
+    )
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

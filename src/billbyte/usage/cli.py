@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -146,10 +147,30 @@ def summary_command(
 
 
 @app.command("gc")
-def gc_command() -> None:
-    """Delete slice files no longer referenced (superseded, or left by a crash)."""
+def gc_command(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what was removed as JSON.")
+    ] = False,
+) -> None:
+    """Fail abandoned imports; delete unreferenced slice files, work and upload folders."""
     from billbyte.cli import runtime_ready
 
     with runtime_ready() as runtime:
-        removed = store.collect_garbage(runtime)
-    typer.echo(f"removed {removed} unreferenced file(s)")
+        collected = store.collect_garbage(runtime)
+    if as_json:
+        sys.stdout.write(json.dumps(dataclasses.asdict(collected)) + "\n")
+        return
+    for import_id in collected.failed_imports:
+        typer.echo(f"failed abandoned import {import_id}")
+    for kind, paths in (
+        ("slice file", collected.slice_files),
+        ("work folder", collected.work_folders),
+        ("upload", collected.upload_folders),
+    ):
+        for path in paths:
+            typer.echo(f"removed {kind} {path}")
+    typer.echo(
+        f"removed {collected.removed} unreferenced file(s)/folder(s), "
+        f"{collected.bytes_freed} bytes; failed {len(collected.failed_imports)} abandoned "
+        "import(s)"
+    )

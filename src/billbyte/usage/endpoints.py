@@ -2,18 +2,69 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+from fastapi.routing import APIRoute
+from starlette.types import Message
 
 from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, RuntimeDep, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.kit.pagination import ListResponse
 from billbyte.usage import service
+from billbyte.usage.limits import UploadTooLarge, mib
 from billbyte.usage.schemas import UsageImportOut, UsageSummaryOut
 
-router = APIRouter(prefix="/v1/usage", tags=["usage"])
+
+class BoundedBodyRoute(APIRoute):
+    """Refuses a request body larger than ``usage_upload_max_bytes`` while it arrives.
+
+    The multipart parser spools every file to disk before the endpoint runs, so the limit
+    has to sit in front of it: a declared Content-Length over the limit is refused before a
+    byte is read, and an undeclared (chunked) body at the first byte past the limit.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            if request.method != "POST":
+                return await handler(request)
+            limit = request.app.state.runtime.settings.usage_upload_max_bytes
+            too_large = UploadTooLarge(
+                f"The upload is larger than {mib(limit)} (usage_upload_max_bytes); split the "
+                "export, or import it with the CLI from the server's disk.",
+                limit=limit,
+            )
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise too_large
+            received = 0
+            exceeded = False
+
+            async def counting_receive() -> Message:
+                nonlocal received, exceeded
+                message = await request.receive()
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise too_large
+                return message
+
+            try:
+                return await handler(Request(request.scope, counting_receive))
+            except Exception:
+                # The form parser wraps what receive raises in a 400; the size is the cause.
+                if exceeded:
+                    raise too_large from None
+                raise
+
+        return bounded
+
+
+router = APIRouter(prefix="/v1/usage", tags=["usage"], route_class=BoundedBodyRoute)
 
 GroupBy = Literal["customer", "sub_account", "service", "charge_category", "provider"]
 
@@ -41,7 +92,7 @@ def create_import(
         ),
     ] = None,
 ) -> UsageImportOut:
-    uploads = runtime.settings.usage_store_dir / "_uploads"
+    uploads = runtime.settings.usage_store_dir / service.UPLOADS
     uploads.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
     try:

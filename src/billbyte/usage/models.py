@@ -40,6 +40,9 @@ class UsageImport(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Refreshed by the importing process while it works; a processing import whose heartbeat
+    # (or, before the first beat, creation) is older than the stale threshold was killed.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class UsageSlice(Base):

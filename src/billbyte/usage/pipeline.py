@@ -18,6 +18,7 @@ import polars as pl
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import known_currencies
 from billbyte.usage import canonical as C
+from billbyte.usage.limits import UploadLimits
 from billbyte.usage.normalize import Field, Kind, digits_beyond, infer_timestamp_format
 from billbyte.usage.readers.base import Mapping_, Reader
 from billbyte.usage.readers.registry import detect
@@ -299,12 +300,21 @@ def run(
     requested_format: str | None,
     report: str | None,
     progress: Progress = _noop,
+    limits: UploadLimits | None = None,
 ) -> PipelineResult:
     """Stage, parse, validate, de-duplicate and split into slice files under store_dir."""
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _run(
-            paths, work_dir, store_dir, slice_prefix, import_id, requested_format, report, progress
+            paths,
+            work_dir,
+            store_dir,
+            slice_prefix,
+            import_id,
+            requested_format,
+            report,
+            progress,
+            limits or UploadLimits(),
         )
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -319,11 +329,12 @@ def _run(
     requested_format: str | None,
     report: str | None,
     progress: Progress,
+    limits: UploadLimits,
 ) -> PipelineResult:
     staged: list[StagedFile] = []
     for index, (path, name) in enumerate(paths):
         progress("reading", index / max(len(paths), 1))
-        staged.append(stage(path, work_dir / "staged", name))
+        staged.append(stage(path, work_dir / "staged", name, limits))
     reader = detect(staged[0].columns, requested_format)
     for item in staged[1:]:
         other = detect(item.columns, requested_format)

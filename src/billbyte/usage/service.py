@@ -4,21 +4,24 @@ An import runs in three steps, so that a crash at any point changes no total:
 1. the import is recorded as ``processing`` (its own small transaction);
 2. the pipeline writes new slice files beside the current ones (no database change);
 3. one transaction makes the new slices current and retires the old ones.
-A crash before 3 leaves orphan files (removed by ``gc``) and a stale ``processing`` row
-(marked ``failed`` by the next import); a crash after 3 leaves nothing to do.
+A crash before 3 leaves orphan files (removed by ``gc``) and a ``processing`` row whose
+heartbeat stops; once it is older than ``usage_import_stale_minutes`` the next import of the
+partner account (or ``gc``) marks it ``failed``. A crash after 3 leaves nothing to do.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,13 +38,14 @@ from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage import canonical as C
 from billbyte.usage import pipeline
+from billbyte.usage.limits import UploadLimits
 from billbyte.usage.models import UsageImport, UsageSlice
 from billbyte.usage.pipeline import Progress, RejectedFile
 from billbyte.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = timedelta(hours=6)
+UPLOADS = "_uploads"  # under the usage store: request bodies waiting to be imported
 GROUPS = {"customer", "sub_account", "service", "charge_category", "provider"}
 
 
@@ -67,7 +71,7 @@ def import_files(
         raise InvalidInput("report must not be blank.", field="report")
     with runtime.uow() as uow:
         account = partners.get(uow.session, subject, partner_account_id)
-        _fail_stale(uow.session, account.id)
+        fail_stale(uow.session, stale_before(runtime), account.id)
         item = UsageImport(
             msp_id=subject.msp_id,
             partner_account_id=account.id,
@@ -75,23 +79,34 @@ def import_files(
             requested_format=requested_format,
             report=report,
             files=[{"name": name} for _, name in files],
+            heartbeat_at=utcnow(),
         )
         uow.session.add(item)
         uow.commit()
         import_id = item.id
 
     store = runtime.settings.usage_store_dir
+    inside = store.resolve()
+    heartbeat = Heartbeat(
+        runtime,
+        import_id,
+        # Upload and collector folders in the store must outlive a long import: gc judges
+        # them by mtime. (Files given from elsewhere, e.g. on the CLI, are never touched.)
+        keep_fresh=sorted({p.parent for p, _ in files if p.resolve().is_relative_to(inside)}),
+    )
     try:
-        result = pipeline.run(
-            files,
-            work_dir=store / "_work" / import_id,
-            store_dir=store,
-            slice_prefix=f"{subject.msp_id}/{partner_account_id}",
-            import_id=import_id,
-            requested_format=requested_format,
-            report=report,
-            progress=progress or (lambda _s, _f: None),
-        )
+        with heartbeat:
+            result = pipeline.run(
+                files,
+                work_dir=store / "_work" / import_id,
+                store_dir=store,
+                slice_prefix=f"{subject.msp_id}/{partner_account_id}",
+                import_id=import_id,
+                requested_format=requested_format,
+                report=report,
+                progress=progress or (lambda _s, _f: None),
+                limits=UploadLimits.from_settings(runtime.settings),
+            )
     except RejectedFile as exc:
         _finish_rejected(
             runtime,
@@ -139,16 +154,73 @@ def expand_manifests(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]
     return expanded
 
 
-def _fail_stale(session: Session, partner_account_id: str) -> None:
-    session.execute(
-        update(UsageImport)
-        .where(
-            UsageImport.partner_account_id == partner_account_id,
-            UsageImport.status == "processing",
-            UsageImport.created_at < utcnow() - STALE_AFTER,
+def stale_before(runtime: Runtime) -> datetime:
+    """A processing import last heard of before this moment has been abandoned."""
+    return utcnow() - timedelta(minutes=runtime.settings.usage_import_stale_minutes)
+
+
+def fail_stale(
+    session: Session, before: datetime, partner_account_id: str | None = None
+) -> list[str]:
+    """Marks abandoned ``processing`` imports failed; returns their ids. Nothing of them is
+    current, so no total changes (their files are left to ``gc``)."""
+    last_heard = func.coalesce(UsageImport.heartbeat_at, UsageImport.created_at)
+    stmt = select(UsageImport).where(UsageImport.status == "processing", last_heard < before)
+    if partner_account_id is not None:
+        stmt = stmt.where(UsageImport.partner_account_id == partner_account_id)
+    stale = list(session.scalars(stmt.with_for_update()))
+    for item in stale:
+        heard = item.heartbeat_at or item.created_at
+        item.status = "failed"
+        item.message = (
+            f"interrupted: no heartbeat from the importing process since {heard:%Y-%m-%d %H:%M} "
+            "UTC (it stopped or was killed); nothing of it was stored, import the file again."
         )
-        .values(status="failed", message="interrupted (the importing process stopped)")
-    )
+        item.completed_at = utcnow()
+    session.flush()
+    return [item.id for item in stale]
+
+
+class Heartbeat:
+    """While an import runs, a daemon thread refreshes its ``heartbeat_at`` (and the mtime of
+    its upload folders), so only a dead import goes stale, however long a live one takes."""
+
+    def __init__(self, runtime: Runtime, import_id: str, keep_fresh: Sequence[Path] = ()) -> None:
+        self.runtime = runtime
+        self.import_id = import_id
+        self.keep_fresh = list(keep_fresh)
+        # Five beats per stale period: one missed beat (a slow database) is not a death.
+        self.interval = max(1.0, min(60.0, runtime.settings.usage_import_stale_minutes * 12.0))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{import_id}", daemon=True
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.beat()
+
+    def beat(self) -> None:
+        try:
+            with self.runtime.uow() as uow:
+                uow.session.execute(
+                    update(UsageImport)
+                    .where(UsageImport.id == self.import_id, UsageImport.status == "processing")
+                    .values(heartbeat_at=utcnow())
+                )
+                uow.commit()
+            for folder in self.keep_fresh:
+                os.utime(folder)
+        except Exception:  # a missed beat must never break the import itself
+            log.warning("heartbeat of import %s failed", self.import_id, exc_info=True)
 
 
 def _finish_rejected(

@@ -3,13 +3,16 @@
 Gzip is decompressed and CSV text re-encoded as BOM-less UTF-8 in 1 MiB chunks (never a
 line at a time); JSON pages are flattened into Parquet; Parquet is scanned as is. Every
 problem is raised as ``BadFile`` with a message a person can act on.
+
+Nothing is trusted to be as small as it looks: sizes, compression ratio, line length and
+JSON shape are bounded by ``UploadLimits`` while streaming (see ``limits.py``), and a
+refused file leaves no staged copy behind.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import hashlib
 import io
 import json
@@ -21,8 +24,21 @@ from pathlib import Path
 import polars as pl
 
 from billbyte.kit.errors import InvalidInput
+from billbyte.usage.limits import (
+    MAX_COLUMNS,
+    MAX_JSON_DEPTH,
+    BoundedDecompression,
+    DecompressedTooLarge,
+    RecordTooLarge,
+    UnsupportedContainer,
+    UploadLimits,
+    check_parquet,
+    container_of,
+    mib,
+)
 
 CHUNK = 1024 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
 _LOCALIZED = re.compile(r"^.*\(([A-Za-z][A-Za-z0-9_/.]*)\)$")
 
 
@@ -50,12 +66,12 @@ def normalize_header(name: str) -> str:
     return match.group(1) if match and " " in name else name
 
 
-def _open_source(path: Path) -> tuple[io.BufferedIOBase, bool]:
+def _open_source(path: Path, name: str, limits: UploadLimits) -> tuple[io.BufferedIOBase, bool]:
     raw = path.open("rb")
     magic = raw.read(2)
     raw.seek(0)
-    if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw), True
+    if magic == GZIP_MAGIC:
+        return io.BufferedReader(BoundedDecompression(raw, name, limits), CHUNK), True
     return raw, False
 
 
@@ -68,43 +84,72 @@ def _sniff(head: bytes) -> str:
     return "csv"
 
 
-def stage(source: Path, work_dir: Path, name: str) -> StagedFile:
+def stage(
+    source: Path, work_dir: Path, name: str, limits: UploadLimits | None = None
+) -> StagedFile:
     """Copy ``source`` into ``work_dir`` as plain UTF-8 CSV, Parquet, or flattened JSON."""
+    limits = limits or UploadLimits()
     work_dir.mkdir(parents=True, exist_ok=True)
+    size = source.stat().st_size
+    # The upload limit is the request's (endpoints.py); a file already on disk (CLI,
+    # collectors) only has to fit the decoded limit, which it cannot if it is larger.
+    if size > limits.decompressed_bytes:
+        raise DecompressedTooLarge(
+            f"{name}: {mib(size)} is more than the {mib(limits.decompressed_bytes)} a usage "
+            "file may be.",
+            limit=limits.decompressed_bytes,
+        )
     digest = hashlib.sha256()
     with source.open("rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             digest.update(chunk)
     sha = digest.hexdigest()
-    size = source.stat().st_size
     if size == 0:
         raise BadFile(f"{name}: the file is empty.")
+    with source.open("rb") as handle:
+        container = container_of(handle.read(8))
+    if container:
+        # Archives are refused unopened: BillByte reads no archive format except gzip, and
+        # refusing them before inflation keeps zip bombs (many members, nesting) harmless.
+        raise UnsupportedContainer(
+            f"{name}: a {container} archive; send the CSV, CSV.gz, Parquet or JSON inside it."
+        )
 
-    stream, compressed = _open_source(source)
+    stream, compressed = _open_source(source, name, limits)
     try:
         head = stream.read(4096)
     except (OSError, EOFError, zlib.error) as exc:
         raise BadFile(f"{name}: the compressed file is truncated or corrupt ({exc}).") from None
     finally:
         stream.close()
+    if compressed and (head.startswith(GZIP_MAGIC) or container_of(head)):
+        raise UnsupportedContainer(
+            f"{name}: an archive inside the gzip file; nested archives are not read."
+        )
     kind = _sniff(head)
     if kind == "parquet":
         if compressed:
             raise BadFile(f"{name}: gzip-compressed Parquet is not a thing; send the .parquet.")
+        check_parquet(source, name, limits)
         staged = StagedFile(name, source, "parquet", sha, size)
         _parquet_columns(staged)
         return staged
     if kind == "json":
-        return _stage_json(source, work_dir, name, sha, size)
-    return _stage_csv(source, work_dir, name, sha, size)
+        return _stage_json(source, work_dir, name, sha, size, limits)
+    return _stage_csv(source, work_dir, name, sha, size, limits)
 
 
-def _stage_csv(source: Path, work_dir: Path, name: str, sha: str, size: int) -> StagedFile:
+def _stage_csv(
+    source: Path, work_dir: Path, name: str, sha: str, size: int, limits: UploadLimits
+) -> StagedFile:
     target = work_dir / f"{sha[:16]}-{len(list(work_dir.iterdir()))}.csv"
-    stream, _ = _open_source(source)
+    stream, _ = _open_source(source, name, limits)
     decoder: codecs.IncrementalDecoder | None = None
     offset = 0
     last_chunk = ""
+    # Characters since the last line end: polars holds a whole line in memory, so one
+    # endless line (3 GiB of zeros) would be read whole however the file is streamed.
+    line_length = 0
     try:
         with stream, target.open("w", encoding="utf-8", newline="") as out:
             first = True
@@ -134,17 +179,35 @@ def _stage_csv(source: Path, work_dir: Path, name: str, sha: str, size: int) -> 
                     ) from None
                 offset += len(chunk)
                 if decoded:
+                    first_end = _first_line_end(decoded)
+                    # The line running on from the previous chunk, then the chunk's last one
+                    # (lines wholly inside a 1 MiB chunk cannot be longer than the chunk).
+                    longest = line_length + (len(decoded) if first_end < 0 else first_end)
+                    last_end = max(decoded.rfind("\n"), decoded.rfind("\r"))
+                    line_length = longest if last_end < 0 else len(decoded) - last_end - 1
+                    if max(longest, line_length) > limits.record_bytes:
+                        raise RecordTooLarge(
+                            f"{name}: a line longer than {mib(limits.record_bytes)} (the "
+                            "limit); no billing export has records that long.",
+                            limit=limits.record_bytes,
+                        )
                     out.write(decoded)
                     last_chunk = (last_chunk + decoded)[-65536:]
                 if not chunk:
                     break
-    except BadFile:
+    except BaseException:
+        # Nothing partial stays on disk, whatever stopped the copy (a limit, a bad byte).
         target.unlink(missing_ok=True)
         raise
     staged = StagedFile(name, target, "csv", sha, size)
     _csv_columns(staged)
     _check_not_truncated(staged, last_chunk)
     return staged
+
+
+def _first_line_end(text: str) -> int:
+    ends = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
+    return min(ends) if ends else -1
 
 
 def _csv_columns(staged: StagedFile) -> None:
@@ -157,6 +220,11 @@ def _csv_columns(staged: StagedFile) -> None:
         raise BadFile(
             f"{staged.name}: the first line is not a CSV header ({header[:1]!r}).",
             code="unrecognised_format",
+        )
+    if len(header) > MAX_COLUMNS:
+        raise BadFile(
+            f"{staged.name}: {len(header)} columns (at most {MAX_COLUMNS}).",
+            code="too_many_columns",
         )
     staged.source_columns = header
     staged.columns = [normalize_header(h) for h in header]
@@ -192,16 +260,27 @@ def _parquet_columns(staged: StagedFile) -> None:
     staged.columns = [normalize_header(n) for n in names]
 
 
-def _stage_json(source: Path, work_dir: Path, name: str, sha: str, size: int) -> StagedFile:
+def _stage_json(
+    source: Path, work_dir: Path, name: str, sha: str, size: int, limits: UploadLimits
+) -> StagedFile:
     """Partner Center pages ({"items": [...]}), arrays, or JSON lines (Google exports).
 
-    A JSON document is parsed whole: the vendors' pages are bounded by their page size.
+    A JSON document is parsed whole (the vendors' pages are bounded by their page size), so
+    it is read only up to ``limits.json_bytes`` and its shape (depth, string length, number
+    of distinct keys) is checked before polars builds a frame from it.
     """
-    stream, _ = _open_source(source)
+    stream, _ = _open_source(source, name, limits)
     try:
         with stream:
-            data = stream.read()
+            data = stream.read(limits.json_bytes + 1)
+        if len(data) > limits.json_bytes:
+            raise JsonTooLarge(
+                f"{name}: a JSON document larger than {mib(limits.json_bytes)} (the limit for "
+                "JSON, which is parsed in memory); send smaller pages, or CSV/Parquet.",
+                limit=limits.json_bytes,
+            )
         text = data.decode("utf-8-sig")
+        del data
     except (OSError, EOFError, zlib.error) as exc:
         raise BadFile(f"{name}: the compressed file is truncated or corrupt ({exc}).") from None
     except UnicodeDecodeError as exc:
@@ -209,9 +288,13 @@ def _stage_json(source: Path, work_dir: Path, name: str, sha: str, size: int) ->
     stripped = text.lstrip()
     try:
         if stripped.startswith("{") and "\n{" in stripped.rstrip():
+            for line in text.splitlines():
+                if line.strip():
+                    _check_json_shape(json.loads(line), name, limits)
             frame = pl.read_ndjson(io.StringIO(text), infer_schema_length=None)
         else:
             document = json.loads(text, parse_float=str, parse_int=str)  # numbers exact, as text
+            _check_json_shape(document, name, limits)
             records = _records(document, name)
             if not records:
                 raise BadFile(f"{name}: the JSON holds no line items.", code="empty_file")
@@ -221,14 +304,61 @@ def _stage_json(source: Path, work_dir: Path, name: str, sha: str, size: int) ->
             f"{name}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}.",
             code="bad_json",
         ) from None
+    except RecursionError:
+        raise BadFile(
+            f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels.", code="json_too_deep"
+        ) from None
     except pl.exceptions.PolarsError as exc:
         raise BadFile(f"{name}: malformed JSON lines ({exc}).", code="bad_json") from None
     frame = flatten(frame)
     target = work_dir / f"{sha[:16]}-{len(list(work_dir.iterdir()))}.parquet"
-    frame.write_parquet(target)
+    try:
+        frame.write_parquet(target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     staged = StagedFile(name, target, "parquet", sha, size)
     _parquet_columns(staged)
     return staged
+
+
+class JsonTooLarge(BadFile):
+    status = 413
+    code = "json_too_large"
+    title = "JSON document too large"
+
+
+def _check_json_shape(document: object, name: str, limits: UploadLimits) -> None:
+    """Depth, string length and distinct keys, walked without recursion: each would
+    otherwise be paid for in polars (a column per key, a frame per level) or the stack."""
+    keys: set[str] = set()
+    pending: list[tuple[object, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if len(value) > limits.record_bytes:
+                raise RecordTooLarge(
+                    f"{name}: a JSON string longer than {mib(limits.record_bytes)} (the limit).",
+                    limit=limits.record_bytes,
+                )
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise BadFile(
+                f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels.", code="json_too_deep"
+            )
+        if isinstance(value, dict):
+            keys.update(value)
+            if len(keys) > MAX_COLUMNS:
+                raise BadFile(
+                    f"{name}: more than {MAX_COLUMNS} distinct JSON keys.",
+                    code="too_many_columns",
+                )
+            pending.extend((item, depth + 1) for item in value.values())
+            pending.extend((key, depth) for key in value)
+        else:
+            pending.extend((item, depth + 1) for item in value)
 
 
 def _records(document: object, name: str) -> list[dict[str, object]]:
