@@ -72,6 +72,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return {"status": "ok", "database": runtime.engine.dialect.name}
 
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
+    app.add_middleware(problems.UnexpectedErrors)  # outermost: see its docstring
     _document_problems(app)
     return app
 
