@@ -23,6 +23,8 @@ from sqlalchemy import func, select
 from billbyte.api.app import create_app
 from billbyte.jobs.models import Job
 from billbyte.runtime import Runtime
+from tests.cli.conftest import Cli
+from tests.cli.conftest import cli as cli  # the fixture, for the CLI test
 from tests.conftest import Tenant
 
 PROBLEM = "application/problem+json"
@@ -143,6 +145,20 @@ def test_invoice_run_for_an_out_of_range_period_is_refused_and_never_enqueued(
     assert tenant.get("/v1/invoice-runs").json()["data"] == []
     with runtime.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["invoices", "close", "--period"], ["rate", "--msp", "{msp}", "--period"]],
+    ids=["invoices-close", "rate"],
+)
+def test_the_cli_refuses_an_out_of_range_period(cli: Cli, args: list[str]) -> None:
+    msp = cli.json("msp", "create", "--name", "Alpha")
+    for period in ("0000-01", "2101-01"):
+        result = cli.run(*[a.format(msp=msp["id"]) for a in args], period)
+        assert result.exit_code == 1, (result.stdout, result.stderr)
+        assert PERIOD_MESSAGE in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
 
 
 # --- an unexpected error, over a real HTTP connection ------------------------------------
