@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from billbyte.api.app import create_app
 from billbyte.jobs.models import Job
+from billbyte.kit.periods import Period
 from billbyte.runtime import Runtime
 from tests.cli.conftest import Cli
 from tests.cli.conftest import cli as cli  # the fixture, for the CLI test
@@ -69,6 +70,20 @@ def offer(tenant: Tenant) -> str:
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
+
+
+def test_the_period_type() -> None:
+    leap = Period.parse("2024-02")
+    assert (leap.first_day.isoformat(), leap.last_day.isoformat()) == ("2024-02-01", "2024-02-29")
+    assert str(Period.parse("2026-12").add_months(1)) == "2027-01"
+    assert str(Period.parse("2026-01").add_months(-13)) == "2024-12"
+    assert Period.parse("2026-11") < Period.parse("2027-01")
+    for edge, step in (("2000-01", -1), ("2100-12", 1)):
+        with pytest.raises(ValueError, match="between 2000-01 and 2100-12"):
+            Period.parse(edge).add_months(step)
+    for text in [*BAD_PERIODS, " 2026-11", "2026-11\n", "２０２６-11", None, 202611]:
+        with pytest.raises(ValueError, match="must look like 2026-11"):
+            Period.parse(text)
 
 
 PERIOD_URLS = [

@@ -27,7 +27,8 @@ FIRST_DAY = date(FIRST_YEAR, 1, 1)
 LAST_DAY = date(LAST_YEAR, 12, 31)
 SUPPORTED = f"between {FIRST_YEAR}-01 and {LAST_YEAR}-12"
 
-_SHAPE = re.compile(r"(\d{4})-(\d{2})")
+# ASCII digits only: \d would also take other scripts' digits ("２０２６-11").
+_SHAPE = re.compile(r"([0-9]{4})-([0-9]{2})")
 # The supported range as a regular expression, for the OpenAPI document only (parsing is
 # ``Period.parse``): clients and fuzzers see exactly what is accepted.
 PERIOD_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"
