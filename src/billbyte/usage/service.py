@@ -29,7 +29,7 @@ from billbyte.customers.models import VendorAccount
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
-from billbyte.kit.periods import validate_period
+from billbyte.kit.periods import validate_period  # analytics and rating.preview import it here
 from billbyte.partners import service as partners
 from billbyte.rating import triggers
 from billbyte.runtime import Runtime
