@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from billbyte.analytics import service
-from billbyte.api.deps import RuntimeDep, Subject, Uow
+from billbyte.api.deps import PeriodQuery, RuntimeDep, Subject, Uow
 from billbyte.api.responses import READ_ONE
 
 router = APIRouter(tags=["help desk"])
@@ -21,6 +21,6 @@ def customer_analytics(
     subject: Subject,
     uow: Uow,
     runtime: RuntimeDep,
-    period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    period: PeriodQuery,
 ) -> dict[str, Any]:
     return service.analytics(runtime, uow.session, subject, customer_id, period)

@@ -74,10 +74,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return {"status": "ok", "database": runtime.engine.dialect.name}
 
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
-    # Added last = runs first: throttling before idempotency's authentication, and the
-    # security headers around everything, 429s included.
+    # Added last = runs first: throttling before idempotency's authentication; unexpected
+    # errors answered inside the security headers, so a 500 carries them too.
     app.state.rate_limits = RateLimits(runtime.settings)
     app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
+    app.add_middleware(problems.UnexpectedErrors)  # outside idempotency: see its docstring
     app.add_middleware(SecurityHeadersMiddleware)
     _document_problems(app)
     return app

@@ -12,6 +12,7 @@ from billbyte.api.ratelimit import client_ip, rate_limits_of
 from billbyte.db.uow import UnitOfWork
 from billbyte.kit.errors import Unauthenticated
 from billbyte.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from billbyte.kit.periods import SUPPORTED, PeriodText
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject, authenticate
 
@@ -54,3 +55,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 Cursor = Annotated[str | None, Query(description="Cursor from the previous page.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 DEFAULT_PAGE = DEFAULT_LIMIT
+# Every period query parameter: a month YYYY-MM in the supported range (billbyte.kit.periods).
+PeriodQuery = Annotated[PeriodText, Query(description=f"Billing period, YYYY-MM, {SUPPORTED}.")]
+OptionalPeriodQuery = Annotated[
+    PeriodText | None, Query(description=f"Billing period, YYYY-MM, {SUPPORTED}.")
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billbyte.api.headers import NO_STORE, SECURITY_HEADERS
 from billbyte.kit.errors import BillByteError
+from billbyte.kit.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +119,72 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        response = problem(
-            500,
-            "internal_error",
-            "Internal error",
-            "Something went wrong on our side; it has been logged.",
-            request.url.path,
-        )
-        # Sent by Starlette's outermost error middleware, around SecurityHeadersMiddleware.
-        for name, value in (*SECURITY_HEADERS, NO_STORE):
-            response.headers[name.decode()] = value.decode()
-        return response
+        # Only reached for errors outside UnexpectedErrors (e.g. in an outer middleware);
+        # Starlette then closes the connection after this response.
+        request_id = new_id("req")
+        log.exception("unhandled error %s on %s %s", request_id, request.method, request.url.path)
+        return internal_error(request.url.path, request_id)
+
+
+def internal_error(path: str, request_id: str) -> JSONResponse:
+    """The 500 problem: a generic message and the request id the log line carries, never
+    the exception's text or a traceback."""
+    response = problem(
+        500,
+        "internal_error",
+        "Internal error",
+        "Something went wrong on our side; it has been logged.",
+        path,
+        request_id=request_id,
+    )
+    response.headers["X-Request-Id"] = request_id
+    # Starlette's outermost error middleware sends the handler's response around
+    # SecurityHeadersMiddleware, so the headers are set here as well.
+    for name, value in (*SECURITY_HEADERS, NO_STORE):
+        response.headers[name.decode()] = value.decode()
+    return response
+
+
+_Scope = MutableMapping[str, Any]
+_Message = MutableMapping[str, Any]
+_Receive = Callable[[], Awaitable[_Message]]
+_Send = Callable[[_Message], Awaitable[None]]
+_ASGIApp = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
+
+
+class UnexpectedErrors:
+    """ASGI middleware: an exception nothing else handled becomes a 500 problem+json here.
+
+    Starlette's own catch-all (``ServerErrorMiddleware``) sends the handler's response and
+    then re-raises, and uvicorn answers a re-raised exception by closing the connection:
+    clients on a keep-alive connection saw a reset on their next request. Handled here the
+    exception stops, so the connection stays usable. Installed outside the idempotency
+    middleware, which sees the exception first and releases its key.
+    """
+
+    def __init__(self, app: _ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: _Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            request_id = new_id("req")
+            log.exception(
+                "unhandled error %s on %s %s", request_id, scope.get("method"), scope.get("path")
+            )
+            if started:
+                # Part of a response is out: closing the connection is the only honest end.
+                raise
+            await internal_error(str(scope.get("path", "")), request_id)(scope, receive, send)

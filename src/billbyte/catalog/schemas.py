@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from billbyte.catalog.proration import Frequency, Term
 from billbyte.kit.money import known_currencies
+from billbyte.kit.periods import SupportedDate
 from billbyte.kit.vendors import Vendor
 
 # FOCUS 1.2 ServiceCategory values: licence lines carry one, and the FOCUS export needs it.
@@ -112,7 +113,7 @@ class OfferUpdate(BaseModel):
     cost_price: Price | None = None
     list_price: Price | None = None
     prices: dict[str, Price] | None = None
-    prices_from: date | None = Field(
+    prices_from: SupportedDate | None = Field(
         default=None,
         description="First day of the new cost/list/selling prices. Default: today (UTC).",
     )
@@ -157,7 +158,7 @@ class SubscriptionCreate(BaseModel):
 
     offer_id: str
     quantity: Seats
-    start_date: date | None = Field(default=None, description="Default: today (UTC).")
+    start_date: SupportedDate | None = Field(default=None, description="Default: today (UTC).")
     auto_renew: bool = True
 
 
@@ -167,7 +168,7 @@ class SubscriptionUpdate(BaseModel):
     quantity: Seats | None = Field(
         default=None, description="New seat count, in force from effective_date (included)."
     )
-    effective_date: date | None = Field(
+    effective_date: SupportedDate | None = Field(
         default=None, description="Default: today (UTC), or the start date if later."
     )
     auto_renew: bool | None = None
@@ -176,7 +177,7 @@ class SubscriptionUpdate(BaseModel):
 class SubscriptionCancel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    effective_date: date | None = Field(
+    effective_date: SupportedDate | None = Field(
         default=None, description="Last day of service asked for. Default: today (UTC)."
     )
 

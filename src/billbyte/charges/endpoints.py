@@ -4,13 +4,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from billbyte.api.deps import DEFAULT_PAGE, Limit, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Limit, PeriodQuery, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE
 from billbyte.charges import service
 from billbyte.charges.schemas import ChangeFeedOut, ChargesOut, MarginReportOut
 
 router = APIRouter(tags=["charges"])
-Period = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 
 @router.get(
@@ -19,7 +18,9 @@ Period = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Y
     response_model=ChargesOut,
     responses=READ_ONE,
 )
-def customer_charges(customer_id: str, subject: Subject, uow: Uow, period: Period) -> ChargesOut:
+def customer_charges(
+    customer_id: str, subject: Subject, uow: Uow, period: PeriodQuery
+) -> ChargesOut:
     return service.customer_charges(uow.session, subject, customer_id, period)
 
 
@@ -49,7 +50,7 @@ def charge_changes(
 def margin_report(
     subject: Subject,
     uow: Uow,
-    period: Period,
+    period: PeriodQuery,
     group_by: Literal["customer", "vendor", "service"] = "customer",
 ) -> MarginReportOut:
     return service.margin_report(uow.session, subject, period, group_by)

@@ -20,9 +20,10 @@ from billbyte.charges.schemas import (
 from billbyte.customers import service as customers
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import allocate, format_amount, round_money
+from billbyte.kit.pagination import parse_sequence_cursor
+from billbyte.kit.periods import validate_period
 from billbyte.rating.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
 from billbyte.tenancy.auth import AuthSubject
-from billbyte.usage.service import validate_period
 
 
 def _text(value: Decimal) -> str:
@@ -120,12 +121,7 @@ def customer_charges(
 
 
 def changes(session: Session, subject: AuthSubject, after: str | None, limit: int) -> ChangeFeedOut:
-    try:
-        cursor = int(after) if after else 0
-    except ValueError:
-        raise InvalidInput(
-            f"after must be a cursor from this feed, not {after!r}.", field="after"
-        ) from None
+    cursor = parse_sequence_cursor(after, "after")
     rows = list(
         session.scalars(
             select(ChargeChange)

@@ -3,14 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from billbyte.api.deps import Subject, Uow
+from billbyte.api.deps import PeriodQuery, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.credit import service
 from billbyte.customers import service as customers
-from billbyte.usage.service import validate_period
+from billbyte.kit.periods import validate_period
 
 router = APIRouter(tags=["credit control"])
 
@@ -91,7 +91,7 @@ def customer_credit(
     customer_id: str,
     subject: Subject,
     uow: Uow,
-    period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    period: PeriodQuery,
 ) -> CreditStandingOut:
     validate_period(period)
     customer = customers.get(uow.session, subject, customer_id)

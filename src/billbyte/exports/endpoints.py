@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Query, Response
-
-from billbyte.api.deps import RuntimeDep, Subject, Uow
+from billbyte.api.deps import PeriodQuery, RuntimeDep, Subject, Uow
 from billbyte.api.responses import READ_ONE
 from billbyte.exports import service
 
 router = APIRouter(tags=["exports"])
-Period = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 
 @router.get(
@@ -28,7 +25,7 @@ Period = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Y
     },
 )
 def customer_focus(
-    customer_id: str, period: Period, subject: Subject, uow: Uow, runtime: RuntimeDep
+    customer_id: str, period: PeriodQuery, subject: Subject, uow: Uow, runtime: RuntimeDep
 ) -> Response:
     text = service.customer_focus(runtime, uow.session, subject, customer_id, period)
     return Response(

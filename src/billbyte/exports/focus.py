@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from billbyte.kit.csv_writer import frame_to_csv
 from billbyte.kit.vendors import Vendor
 
 SERVICE_CATEGORIES = (
@@ -425,5 +426,10 @@ def _iso(day: date) -> str:
     return f"{day.isoformat()}T00:00:00Z"
 
 
+# The cost and quantity columns: plain decimals written by BillByte, left as they are (a
+# credit's -5.00 is a number). Every other column is text and neutralised against formulas.
+NUMERIC_COLUMNS = ("BilledCost", "ContractedCost", "EffectiveCost", "ListCost", "PricingQuantity")
+
+
 def to_csv(frame: pl.DataFrame) -> str:
-    return frame.write_csv(null_value="", quote_style="necessary", line_terminator="\n")
+    return frame_to_csv(frame, numeric=NUMERIC_COLUMNS)

@@ -10,7 +10,6 @@ charges to the minor unit. Licence, fee and adjustment lines are exported as the
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,6 +23,7 @@ from billbyte.customers import service as customers
 from billbyte.customers.models import Customer, VendorAccount
 from billbyte.exports import focus
 from billbyte.kit.money import allocate, minor_units, round_money
+from billbyte.kit.periods import Period, validate_period
 from billbyte.pricing.models import PriceRule
 from billbyte.rating import engine
 from billbyte.rating import service as rating
@@ -31,7 +31,6 @@ from billbyte.rating.models import ChargeLine
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
-from billbyte.usage.service import validate_period
 
 # Usage columns kept below the rating grain in the export.
 DETAIL = ("region_name", "sub_account_name", "tags")
@@ -41,8 +40,8 @@ TOLERANCE = Decimal("1e-12")
 
 
 def _bounds(period: str) -> tuple[date, date]:
-    year, month = (int(p) for p in period.split("-"))
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    month = Period.parse(period)
+    return month.first_day, month.last_day
 
 
 def customer_focus(

@@ -26,7 +26,7 @@ def close_command(
 ) -> None:
     """Finalize every due invoice of PERIOD (idempotent; safe to rerun after a crash)."""
     from billbyte.cli import cli_subject, runtime_ready
-    from billbyte.usage.service import validate_period
+    from billbyte.kit.periods import validate_period
 
     with runtime_ready() as runtime:
         validate_period(period)

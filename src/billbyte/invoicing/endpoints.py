@@ -4,14 +4,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, OptionalPeriodQuery, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.invoicing import service
 from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
 from billbyte.invoicing.exports import render_csv
 from billbyte.invoicing.pdf import render_pdf
 from billbyte.invoicing.schemas import (
-    PERIOD_PATTERN,
     CreditNoteCreate,
     InvoiceDetail,
     InvoiceLinesOut,
@@ -24,7 +23,6 @@ from billbyte.invoicing.schemas import (
 from billbyte.kit.pagination import ListResponse
 
 router = APIRouter(tags=["invoicing"])
-Period = Annotated[str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM")]
 
 
 @router.get(
@@ -95,7 +93,7 @@ def list_invoices(
     subject: Subject,
     uow: Uow,
     status: Literal["draft", "finalized"] | None = None,
-    period: Period = None,
+    period: OptionalPeriodQuery = None,
     customer_id: str | None = None,
     kind: Literal["invoice", "credit_note"] | None = None,
     cursor: Cursor = None,

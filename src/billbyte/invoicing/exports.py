@@ -5,12 +5,14 @@ Numbers and dates are formatted for the customer's locale with Babel (``de_DE``:
 ``;`` between fields, as spreadsheets of that locale expect. Each line also carries its
 amount as a plain decimal (``amount_decimal``) for programs; the JSON API is the
 machine-readable form.
+
+Text cells (customer name, descriptions, vendor references, units) are neutralised against
+spreadsheet formulas by the one CSV writer (``billbyte.kit.csv_writer``); the number
+columns (``NUMERIC``) are written as formatted, so ``-12,50 €`` stays a number.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from decimal import Decimal
 
@@ -20,6 +22,7 @@ from babel.numbers import format_currency, format_decimal, get_decimal_symbol
 
 from billbyte.invoicing.documents import plain
 from billbyte.invoicing.service import InvoiceView, money_text
+from billbyte.kit.csv_writer import CsvTable
 
 COLUMNS = [
     "record",
@@ -41,6 +44,8 @@ COLUMNS = [
     "currency",
     "amount_decimal",
 ]
+# Formatted by BillByte from Decimals (never vendor text): left as they are in the CSV.
+NUMERIC = ("quantity", "unit_price", "amount", "amount_decimal")
 
 
 class LocaleFormat:
@@ -74,12 +79,10 @@ class LocaleFormat:
 
 def render_csv(view: InvoiceView) -> bytes:
     fmt = LocaleFormat(view.locale)
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=fmt.delimiter, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer = CsvTable(COLUMNS, numeric=NUMERIC, delimiter=fmt.delimiter)
     head = [view.kind, view.number or "DRAFT", fmt.day(view.issue_date), view.customer_name]
     for line in view.lines or []:
-        writer.writerow(
+        writer.row(
             [
                 "line",
                 *head,
@@ -99,7 +102,7 @@ def render_csv(view: InvoiceView) -> bytes:
             ]
         )
     total = fmt.money(view.total, view.currency)
-    writer.writerow(
+    writer.row(
         [
             "total",
             *head,
@@ -112,7 +115,7 @@ def render_csv(view: InvoiceView) -> bytes:
         ]
     )
     for rate in view.fx_rates:
-        writer.writerow(
+        writer.row(
             [
                 "fx_rate",
                 *head,
@@ -127,4 +130,4 @@ def render_csv(view: InvoiceView) -> bytes:
                 plain(Decimal(rate["rate"])),
             ]
         )
-    return out.getvalue().encode("utf-8-sig")
+    return writer.text().encode("utf-8-sig")

@@ -6,8 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from billbyte.kit.money import parse_decimal
-
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+from billbyte.kit.periods import PeriodText
 
 
 class InvoiceSettingsIn(BaseModel):
@@ -36,8 +35,7 @@ class InvoiceSettingsOut(BaseModel):
 class InvoiceRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    period: str = Field(
-        pattern=PERIOD_PATTERN,
+    period: PeriodText = Field(
         description="YYYY-MM: the month whose billing periods end (monthly customers: "
         "that month; quarterly: if it ends a quarter; annual: if it is December).",
     )

@@ -51,13 +51,13 @@ from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import parse_decimal, round_money
-from billbyte.kit.pagination import Page
+from billbyte.kit.pagination import Page, parse_sequence_cursor
+from billbyte.kit.periods import validate_period
 from billbyte.rating.models import ChargeLine, ClosedPeriod, RatingState
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
 from billbyte.tenancy.roles import Role
-from billbyte.usage.service import validate_period
 from billbyte.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
@@ -429,9 +429,7 @@ def lines_page(
     view: InvoiceView, cursor: str | None, limit: int
 ) -> tuple[list[DocumentLine], str | None]:
     """Lines after position ``cursor``, and the cursor of the next page."""
-    if cursor is not None and not cursor.isdigit():
-        raise InvalidInput("cursor must be a line position from this list.", field="cursor")
-    after = int(cursor) if cursor else 0
+    after = parse_sequence_cursor(cursor, "cursor")
     lines = [line for line in view.lines or [] if line.position > after]
     page = lines[:limit]
     return page, (str(page[-1].position) if len(lines) > limit and page else None)

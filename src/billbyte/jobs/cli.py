@@ -33,9 +33,9 @@ def rate_command(
 ) -> None:
     """Rate an MSP's open periods now (normally triggered by imports and rule changes)."""
     from billbyte.cli import runtime_ready
+    from billbyte.kit.periods import validate_period
     from billbyte.rating import service as rating
     from billbyte.tenancy import service as tenancy
-    from billbyte.usage.service import validate_period
 
     with runtime_ready() as runtime:
         with runtime.uow() as uow:

@@ -10,11 +10,30 @@ from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from billbyte.kit.errors import InvalidInput
+
 T = TypeVar("T")
 S = TypeVar("S")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# Numeric cursors (a change feed's sequence, a line position) are compared with 64-bit
+# integer columns: anything larger overflowed SQLite's integer binding (a 500).
+MAX_SEQUENCE = 2**63 - 1
+
+
+def parse_sequence_cursor(text: str | None, field: str) -> int:
+    """A numeric cursor 0..2^63-1 (``None`` or empty: 0); anything else is a 422 naming
+    ``field``. The length is checked before ``int()``, which refuses over 4300 digits."""
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_SEQUENCE):
+        raise InvalidInput(
+            f"{field} must be a cursor from this list: a whole number between 0 and "
+            f"{MAX_SEQUENCE}, not {text[:40]!r}.",
+            field=field,
+        )
+    return int(text)
 
 
 @dataclass

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response, status
 
-from fastapi import APIRouter, Query, Response, status
-
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, RuntimeDep, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, PeriodQuery, RuntimeDep, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.kit.pagination import ListResponse
 from billbyte.pricing import service
@@ -145,7 +143,7 @@ def preview_price_plan(
     subject: Subject,
     uow: Uow,
     runtime: RuntimeDep,
-    period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+    period: PeriodQuery,
     customer_id: str | None = None,
 ) -> dict[str, object]:
     return rating_preview.preview(runtime, uow.session, subject, plan_id, period, customer_id)

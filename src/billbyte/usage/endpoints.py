@@ -6,11 +6,11 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, RuntimeDep, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, PeriodQuery, RuntimeDep, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.kit.pagination import ListResponse
 from billbyte.usage import service
@@ -161,9 +161,7 @@ def usage_summary(
     subject: Subject,
     uow: Uow,
     runtime: RuntimeDep,
-    period: Annotated[
-        str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Billing period, YYYY-MM.")
-    ],
+    period: PeriodQuery,
     partner_account_id: str | None = None,
     group_by: GroupBy = "customer",
 ) -> UsageSummaryOut:

@@ -32,6 +32,7 @@ from billbyte.customers.models import VendorAccount
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
+from billbyte.kit.periods import validate_period  # analytics and rating.preview import it here
 from billbyte.partners import service as partners
 from billbyte.rating import triggers
 from billbyte.runtime import Runtime
@@ -419,14 +420,6 @@ def scan_slices(store: Path, slices: Sequence[UsageSlice]) -> pl.LazyFrame | Non
         for s in slices
     ]
     return pl.concat(frames, how="vertical_relaxed")
-
-
-def validate_period(period: str) -> str:
-    import re
-
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period or ""):
-        raise InvalidInput(f"period must be YYYY-MM, not {period!r}.", field="period")
-    return period
 
 
 def summary(
