@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
 
+from billbyte.db.engine import NO_WAIT
 from billbyte.db.uow import UnitOfWork
 from billbyte.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject, authenticate
 
+log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="An MSP API key: `bb_<prefix>_<secret>`.")
+# Requests that only read: their transactions are readers, which on SQLite never wait for a
+# writer (a job or an import holding the write lock).
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -21,20 +29,43 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def get_uow(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[UnitOfWork]:
-    with runtime.uow() as uow:
+def get_uow(
+    request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
+) -> Iterator[UnitOfWork]:
+    with runtime.uow(read_only=request.method in READ_METHODS) as uow:
         yield uow
 
 
 def get_subject(
+    request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AuthSubject:
-    # Authentication commits on its own so that last_used_at is kept even for reads.
-    with runtime.uow() as uow:
-        subject = authenticate(uow.session, credentials.credentials if credentials else None)
-        uow.commit()
+    token = credentials.credentials if credentials else None
+    if request.method not in READ_METHODS:
+        # Authentication commits on its own so that last_used_at is kept even for reads.
+        with runtime.uow() as uow:
+            subject = authenticate(uow.session, token)
+            uow.commit()
+        return subject
+    with runtime.uow(read_only=True) as uow:
+        subject = authenticate(uow.session, token)
+        stale_last_use = bool(uow.session.dirty)
+    if stale_last_use:
+        _record_last_use(runtime, token)
     return subject
+
+
+def _record_last_use(runtime: Runtime, token: str | None) -> None:
+    """A read's last_used_at is bookkeeping: written if the write lock is free right now,
+    skipped (until the next read) rather than making the read wait for a writer."""
+    factory = sessionmaker(bind=runtime.engine.execution_options(**{NO_WAIT: True}))
+    try:
+        with factory() as session:
+            authenticate(session, token)
+            session.commit()
+    except OperationalError as exc:
+        log.debug("last_used_at not recorded (database busy): %s", exc)
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
