@@ -239,7 +239,7 @@ def _drawn(session: Session, customer_id: str) -> dict[str, Decimal]:
             PrepaidMovement.customer_id == customer_id, PrepaidMovement.kind == DRAW_DOWN
         )
     ):
-        drawn[period] -= amount
+        drawn[period or ""] -= amount  # draw-downs always have a period
     return drawn
 
 

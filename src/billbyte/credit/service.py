@@ -134,12 +134,10 @@ def standing(session: Session, customer: Customer, period: str) -> Standing:
             prepaid_remaining=customer.prepaid_balance,
             prepaid_drawn=drawn,
         )
-    if customer.credit_limit is not None:
-        base, kind = customer.credit_limit, "credit_limit"
-    else:
-        base, kind = None, None
-    percent = (total / base * 100).quantize(Decimal("0.01")) if base else None
-    return Standing(customer.id, period, customer.currency, total, base, kind, percent)
+    limit = customer.credit_limit
+    kind = "credit_limit" if limit is not None else None
+    percent = (total / limit * 100).quantize(Decimal("0.01")) if limit else None
+    return Standing(customer.id, period, customer.currency, total, limit, kind, percent)
 
 
 def evaluate(session: Session, msp_id: str, period: str, customers: Sequence[Customer]) -> int:
