@@ -131,18 +131,22 @@ def test_healthz_answers_while_a_suspension_hangs_at_the_vendor(
     assert tenant.post(f"/v1/customers/{customer}/suspend", json={}).status_code == 202
 
     worker, worker_done, worker_out = _in_thread(lambda: run_pending(runtime))
-    assert vendor.entered.wait(PATIENCE)
-    health, detail = _answers_while_held(
-        tenant,
-        vendor.release,
-        [lambda: tenant.client.get("/healthz"), lambda: tenant.get(f"/v1/customers/{customer}")],
-    )
+    try:
+        assert vendor.entered.wait(PATIENCE)
+        health, detail = _answers_while_held(
+            tenant,
+            vendor.release,
+            [
+                lambda: tenant.client.get("/healthz"),
+                lambda: tenant.get(f"/v1/customers/{customer}"),
+            ],
+        )
+    finally:
+        vendor.release.set()
+        worker.join(PATIENCE)
     assert health.status_code == 200, health
     assert detail.status_code == 200 and detail.json()["status"] == "active"
-
-    vendor.release.set()
-    assert worker_done.wait(PATIENCE) and not isinstance(worker_out[0], BaseException)
-    worker.join()
+    assert worker_done.is_set() and not isinstance(worker_out[0], BaseException)
     assert tenant.get(f"/v1/customers/{customer}").json()["status"] == "suspended"
     assert vendor.in_transaction == []
 
@@ -153,24 +157,25 @@ def test_api_reads_and_writes_proceed_while_provisioning_hangs(
     vendor.hang_on = {"provision"}
     customer = _customer(tenant, "gcp", "HANG-2")
     worker, worker_done, worker_out = _in_thread(lambda: run_pending(runtime))
-    assert vendor.entered.wait(PATIENCE)
-    health, listed, patched = _answers_while_held(
-        tenant,
-        vendor.release,
-        [
-            lambda: tenant.client.get("/healthz"),
-            lambda: tenant.get("/v1/customers"),
-            # a writer too: nothing holds the write lock during the vendor call
-            lambda: tenant.patch(f"/v1/customers/{customer}", json={"credit_limit": "10"}),
-        ],
-    )
+    try:
+        assert vendor.entered.wait(PATIENCE)
+        health, listed, patched = _answers_while_held(
+            tenant,
+            vendor.release,
+            [
+                lambda: tenant.client.get("/healthz"),
+                lambda: tenant.get("/v1/customers"),
+                # a writer too: nothing holds the write lock during the vendor call
+                lambda: tenant.patch(f"/v1/customers/{customer}", json={"credit_limit": "10"}),
+            ],
+        )
+    finally:
+        vendor.release.set()
+        worker.join(PATIENCE)
     assert health.status_code == 200
     assert listed.status_code == 200 and [c["id"] for c in listed.json()["data"]] == [customer]
     assert patched.status_code == 200, patched.text
-
-    vendor.release.set()
-    assert worker_done.wait(PATIENCE) and not isinstance(worker_out[0], BaseException)
-    worker.join()
+    assert worker_done.is_set() and not isinstance(worker_out[0], BaseException)
     states = tenant.get(f"/v1/customers/{customer}").json()["vendor_states"]
     assert [(s["vendor"], s["state"]) for s in states] == [("gcp", "active")]
     assert vendor.in_transaction == []
