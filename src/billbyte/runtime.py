@@ -17,8 +17,8 @@ class Runtime:
     engine: Engine
     secret_key: str
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, read_only=read_only)
 
 
 def build_runtime(settings: Settings | None = None) -> Runtime:

@@ -57,7 +57,12 @@ def test_each_threshold_once_per_period(tenant: Tenant, runtime: Runtime, tmp_pa
         headers=tenant.headers,
     )
     assert policy.status_code == 200, policy.text
-    assert policy.json() == {"thresholds": [50, 80, 100], "action": "notify", "suspend_at": 100}
+    assert policy.json() == {
+        "thresholds": [50, 80, 100],
+        "action": "notify",
+        "suspend_at": 100,
+        "prepaid_overdraft": False,
+    }
     assert tenant.get("/v1/credit-policy").json()["thresholds"] == [50, 80, 100]
     s = Scenario(tenant, runtime, tmp_path)
     ids = _setup(s, A={"credit_limit": "1000"}, NOLIMIT={})
@@ -195,8 +200,12 @@ def test_prepaid_balance_takes_precedence_over_credit_limit(
     ]
     prepaid = _credit(s, ids["PREPAID"])
     assert D(prepaid["percent"]) == D("20") and prepaid["events"] == []
-    # Topping up the balance changes the base on the next rating.
+    # The balance is drawn down by the charges: 200 - 170 left.
+    assert (D(both["prepaid_remaining"]), D(both["prepaid_drawn"])) == (D("30"), D("170"))
+    # Writing prepaid_balance sets the *remaining* balance (an audited adjustment of +970),
+    # so the period's base is 1000 left + 170 drawn.
     tenant.patch(f"/v1/customers/{ids['BOTH']}", json={"prepaid_balance": "1000"})
     s.drain()
     both = _credit(s, ids["BOTH"])
-    assert D(both["percent"]) == D("17") and len(both["events"]) == 2
+    assert D(both["prepaid_remaining"]) == D("1000") and D(both["base"]) == D("1170")
+    assert D(both["percent"]) == D("14.53") and len(both["events"]) == 2

@@ -18,6 +18,7 @@ from billbyte.charges.endpoints import router as charges_router
 from billbyte.connectors.endpoints import router as connectors_router
 from billbyte.credit.endpoints import router as credit_router
 from billbyte.customers.endpoints import router as customers_router
+from billbyte.db.engine import read_only_engine
 from billbyte.exports.endpoints import router as exports_router
 from billbyte.fx.endpoints import router as fx_router
 from billbyte.idempotency.middleware import IdempotencyMiddleware
@@ -69,7 +70,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     def healthz() -> dict[str, str]:
-        with runtime.engine.connect() as connection:
+        # A reader: must answer while a job or import holds SQLite's write lock.
+        with read_only_engine(runtime.engine).connect() as connection:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "database": runtime.engine.dialect.name}
 

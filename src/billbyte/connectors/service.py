@@ -12,6 +12,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,10 +28,16 @@ from tenacity import (
 )
 
 from billbyte.audit.service import record
-from billbyte.connectors.base import PartnerContext, VendorError
+from billbyte.connectors.base import (
+    CustomerSpec,
+    PartnerContext,
+    ProvisionResult,
+    VendorError,
+)
 from billbyte.connectors.models import CustomerVendor, PartnerSync, ServiceAction
 from billbyte.connectors.registry import connector_for
 from billbyte.customers.models import Customer, VendorAccount
+from billbyte.db.engine import assert_no_open_transaction
 from billbyte.jobs.service import enqueue, handler
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
@@ -74,7 +81,11 @@ def context_for(runtime: Runtime, account: PartnerAccount) -> PartnerContext:
 
 
 def call_vendor(function: Callable[[], T], attempts: int = 3) -> T:
-    """Retry transient vendor failures (429, 5xx, timeouts) with exponential backoff."""
+    """Retry transient vendor failures (429, 5xx, timeouts) with exponential backoff.
+
+    Never inside a database transaction: a vendor that hangs would hold the transaction (on
+    SQLite the write lock of the whole installation) for as long as it hangs."""
+    assert_no_open_transaction("A vendor call")
     backoff = wait_exponential(multiplier=0.2, max=5)
 
     def wait(state: RetryCallState) -> float:
@@ -136,77 +147,115 @@ def states_for(session: Session, customer_id: str) -> list[CustomerVendor]:
     )
 
 
+@dataclass(frozen=True)
+class _ProvisionCall:
+    """What a provisioning attempt needs from the database, read before the vendor call."""
+
+    vendor: str
+    ctx: PartnerContext
+    reference: str | None
+    spec: CustomerSpec
+    idempotency_key: str
+
+
 @handler(PROVISION)
 def provision_job(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """Read and commit, call the vendor outside any transaction, record in a new one.
+
+    A crash between the call and the record re-runs the job: the call is idempotent (the
+    vendor deduplicates on the idempotency key) and recording skips what is already done."""
+    state_id = payload["customer_vendor_id"]
+    call = _provision_call(runtime, state_id)
+    if call is None:
+        return
+    connector = connector_for(call.vendor)
+    try:
+        if call.reference:
+            reference = call.reference
+            result = call_vendor(lambda: connector.poll_provisioning(call.ctx, reference))
+        else:
+            result = call_vendor(
+                lambda: connector.provision_customer(
+                    call.ctx, call.spec, idempotency_key=call.idempotency_key
+                )
+            )
+    except VendorError as exc:
+        with runtime.uow() as uow:
+            state = uow.session.get(CustomerVendor, state_id)
+            if state is None or state.state != "pending":
+                return
+            state.message = exc.message
+            if not exc.retryable:
+                _set_failed(uow.session, state, exc.message)
+            uow.commit()
+        if exc.retryable:
+            raise  # the job queue retries later with backoff
+        return
+    with runtime.uow() as uow:
+        _record_provisioning(uow.session, state_id, result)
+        uow.commit()
+
+
+def _provision_call(runtime: Runtime, state_id: str) -> _ProvisionCall | None:
     with runtime.uow() as uow:
         session = uow.session
-        state = session.get(CustomerVendor, payload["customer_vendor_id"])
-        if state is None or state.state in ("active", "suspended", "purged"):
-            return
+        state = session.get(CustomerVendor, state_id)
+        if state is None or state.state in ("active", "suspended", "purged", "failed"):
+            return None
         customer = session.get(Customer, state.customer_id)
         account = session.get(PartnerAccount, state.partner_account_id)
         assert customer is not None and account is not None
-        ctx = context_for(runtime, account)
-        connector = connector_for(account.vendor)
         state.attempts += 1
-        try:
-            if state.reference:
-                reference = state.reference
-                result = call_vendor(lambda: connector.poll_provisioning(ctx, reference))
-            else:
-                from billbyte.connectors.base import CustomerSpec
-
-                spec = CustomerSpec(
-                    customer_id=customer.id,
-                    external_id=customer.external_id,
-                    name=customer.name,
-                    country=customer.country,
-                    email_domain=f"{_slug(customer.external_id)}.customers."
-                    f"{_slug(customer.msp_id)}.billbyte.example",
-                )
-                result = call_vendor(
-                    lambda: connector.provision_customer(
-                        ctx, spec, idempotency_key=f"{customer.id}:{state.vendor}"
-                    )
-                )
-        except VendorError as exc:
-            state.message = exc.message
-            uow.commit()
-            if exc.retryable:
-                raise  # the job queue retries later with backoff
-            _set_failed(session, state, exc.message)
-            uow.commit()
-            return
-        state.reference = result.reference
-        state.message = result.message
-        if result.state == "pending":
-            enqueue(
-                session, PROVISION, state.id, {"customer_vendor_id": state.id}, delay=POLL_DELAY
-            )
-        elif result.state == "active":
-            state.state = "active"
-            state.vendor_identifier = result.vendor_identifier
-            state.portal_url = result.portal_url
-            _link(session, customer, account, result.vendor_identifier, result.kind)
-            record(
-                session,
-                _system(customer.msp_id),
-                "vendor.provisioned",
-                "customer",
-                customer.id,
-                before=None,
-                after={"vendor": state.vendor, "vendor_identifier": result.vendor_identifier},
-            )
-        elif result.extra.get("reprovision"):
-            # The vendor refused a repeated creation of what already exists: provisioning
-            # again finds and reuses it (AWS answers EMAIL_ALREADY_EXISTS to a retry).
-            state.reference = None
-            enqueue(
-                session, PROVISION, state.id, {"customer_vendor_id": state.id}, delay=POLL_DELAY
-            )
-        else:
-            _set_failed(session, state, result.message or "provisioning failed")
+        call = _ProvisionCall(
+            vendor=account.vendor,
+            ctx=context_for(runtime, account),
+            reference=state.reference,
+            spec=CustomerSpec(
+                customer_id=customer.id,
+                external_id=customer.external_id,
+                name=customer.name,
+                country=customer.country,
+                email_domain=f"{_slug(customer.external_id)}.customers."
+                f"{_slug(customer.msp_id)}.billbyte.example",
+            ),
+            idempotency_key=f"{customer.id}:{state.vendor}",
+        )
         uow.commit()
+    return call
+
+
+def _record_provisioning(session: Session, state_id: str, result: ProvisionResult) -> None:
+    state = session.get(CustomerVendor, state_id)
+    if state is None or state.state != "pending":
+        return  # recorded already (a re-run after a crash, or a concurrent run)
+    customer = session.get(Customer, state.customer_id)
+    account = session.get(PartnerAccount, state.partner_account_id)
+    assert customer is not None and account is not None
+    state.reference = result.reference
+    state.message = result.message
+    if result.state == "pending":
+        enqueue(session, PROVISION, state.id, {"customer_vendor_id": state.id}, delay=POLL_DELAY)
+    elif result.state == "active":
+        state.state = "active"
+        state.vendor_identifier = result.vendor_identifier
+        state.portal_url = result.portal_url
+        _link(session, customer, account, result.vendor_identifier, result.kind)
+        record(
+            session,
+            _system(customer.msp_id),
+            "vendor.provisioned",
+            "customer",
+            customer.id,
+            before=None,
+            after={"vendor": state.vendor, "vendor_identifier": result.vendor_identifier},
+        )
+    elif result.extra.get("reprovision"):
+        # The vendor refused a repeated creation of what already exists: provisioning
+        # again finds and reuses it (AWS answers EMAIL_ALREADY_EXISTS to a retry).
+        state.reference = None
+        enqueue(session, PROVISION, state.id, {"customer_vendor_id": state.id}, delay=POLL_DELAY)
+    else:
+        _set_failed(session, state, result.message or "provisioning failed")
 
 
 def _slug(text: str) -> str:
@@ -359,78 +408,124 @@ def request_action(
     return item
 
 
+# What each action leaves behind: the result state of the vendor, the vendor state.
+_DONE = {"suspend": "suspended", "resume": "active_again", "purge": "purged"}
+_VENDOR_STATE = {"suspend": "suspended", "resume": "active", "purge": "purged"}
+
+
+@dataclass(frozen=True)
+class _ActionCall:
+    vendor: str
+    ctx: PartnerContext
+    vendor_identifier: str
+
+
 @handler(SERVICE_ACTION)
 def service_action_job(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """Read and commit, call each vendor outside any transaction, record in a new one.
+
+    Suspend, resume and purge are idempotent at the vendors, so a crash between the calls
+    and the record simply calls again on the re-run."""
+    action_id = payload["action_id"]
+    planned = _plan_action(runtime, action_id)
+    if planned is None:
+        return
+    action, calls = planned
+    outcomes: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        connector = connector_for(call.vendor)
+        method = {
+            "suspend": connector.suspend,
+            "resume": connector.resume,
+            "purge": connector.purge,
+        }[action]
+        try:
+            outcome = call_vendor(
+                lambda m=method, c=call.ctx, i=call.vendor_identifier: m(c, i)  # type: ignore[misc]
+            )
+        except VendorError as exc:
+            outcomes[call.vendor] = {
+                "state": "failed",
+                "message": exc.message,
+                "retryable": exc.retryable,
+            }
+            continue
+        if outcome.state == "pending":
+            outcomes[call.vendor] = {"state": "pending", "reference": outcome.reference}
+        else:
+            outcomes[call.vendor] = {"state": _DONE[action], "message": outcome.message}
+    with runtime.uow() as uow:
+        retry_later = _record_action(uow.session, action_id, outcomes)
+        uow.commit()
+    if retry_later:
+        raise VendorError(f"{action} not finished on every vendor: {outcomes}", retryable=True)
+
+
+def _plan_action(runtime: Runtime, action_id: str) -> tuple[str, list[_ActionCall]] | None:
     with runtime.uow() as uow:
         session = uow.session
-        item = session.get(ServiceAction, payload["action_id"])
+        item = session.get(ServiceAction, action_id)
         if item is None or item.state != "in_progress":
-            return
-        customer = session.get(Customer, item.customer_id)
-        assert customer is not None
+            return None
         item.attempts += 1
-        results = dict(item.results)
-        retry_later = False
-        for state in states_for(session, customer.id):
-            if not state.vendor_identifier or results.get(state.vendor, {}).get("state") in (
-                "suspended",
-                "active_again",
-                "purged",
+        calls = []
+        for state in states_for(session, item.customer_id):
+            if (
+                not state.vendor_identifier
+                or item.results.get(state.vendor, {}).get("state") in _DONE.values()
             ):
                 continue
             account = session.get(PartnerAccount, state.partner_account_id)
             assert account is not None
-            ctx = context_for(runtime, account)
-            connector = connector_for(state.vendor)
-            identifier = state.vendor_identifier
-            method = {
-                "suspend": connector.suspend,
-                "resume": connector.resume,
-                "purge": connector.purge,
-            }[item.action]
-            try:
-                outcome = call_vendor(lambda m=method, c=ctx, i=identifier: m(c, i))  # type: ignore[misc]
-            except VendorError as exc:
-                results[state.vendor] = {
-                    "state": "failed",
-                    "message": exc.message,
-                    "retryable": exc.retryable,
-                }
-                retry_later = retry_later or exc.retryable
-                continue
-            if outcome.state == "pending":
-                results[state.vendor] = {"state": "pending", "reference": outcome.reference}
-                retry_later = True
-                continue
-            done = {"suspend": "suspended", "resume": "active_again", "purge": "purged"}
-            results[state.vendor] = {"state": done[item.action], "message": outcome.message}
-            state.state = {"suspend": "suspended", "resume": "active", "purge": "purged"}[
-                item.action
-            ]
-        item.results = results
-        failed = [
-            v for v, r in results.items() if r.get("state") == "failed" and not r.get("retryable")
-        ]
-        if retry_later:
-            uow.commit()
-            raise VendorError(
-                f"{item.action} not finished on every vendor: {results}", retryable=True
+            calls.append(
+                _ActionCall(state.vendor, context_for(runtime, account), state.vendor_identifier)
             )
-        if failed:
-            item.state = "failed"
-            item.completed_at = utcnow()
-            record(
-                session,
-                _system(item.msp_id),
-                f"customer.{item.action}_failed",
-                "customer",
-                customer.id,
-                before=None,
-                after={"results": results},
-            )
-        else:
-            _complete(session, item, customer)
+        action = item.action
         uow.commit()
+    return action, calls
+
+
+def _record_action(session: Session, action_id: str, outcomes: dict[str, dict[str, Any]]) -> bool:
+    """Record the vendors' outcomes; True when some vendor must be asked again later."""
+    item = session.get(ServiceAction, action_id)
+    if item is None or item.state != "in_progress":
+        return False  # recorded already
+    customer = session.get(Customer, item.customer_id)
+    assert customer is not None
+    results = dict(item.results)
+    states = {s.vendor: s for s in states_for(session, customer.id)}
+    for vendor, outcome in outcomes.items():
+        if results.get(vendor, {}).get("state") in _DONE.values():
+            continue  # a concurrent run finished this vendor first
+        results[vendor] = outcome
+        if outcome["state"] == _DONE[item.action] and vendor in states:
+            states[vendor].state = _VENDOR_STATE[item.action]
+    item.results = results
+    retry_later = any(
+        r.get("state") == "pending" or (r.get("state") == "failed" and r.get("retryable"))
+        for v, r in results.items()
+        if v in outcomes
+    )
+    if retry_later:
+        return True
+    failed = [
+        v for v, r in results.items() if r.get("state") == "failed" and not r.get("retryable")
+    ]
+    if failed:
+        item.state = "failed"
+        item.completed_at = utcnow()
+        record(
+            session,
+            _system(item.msp_id),
+            f"customer.{item.action}_failed",
+            "customer",
+            customer.id,
+            before=None,
+            after={"results": results},
+        )
+    else:
+        _complete(session, item, customer)
+    return False
 
 
 def _complete(session: Session, item: ServiceAction, customer: Customer) -> None:

@@ -1,7 +1,9 @@
 """Threshold evaluation after each rating, in the rating's transaction.
 
-The base is the prepaid balance when the customer has one (credit is what is left of it),
-else the credit limit. Spend is the period's open charges in the customer's currency.
+Spend is the period's open charges in the customer's currency. The base is, for a prepaid
+customer, what the balance had for the period: the remaining balance plus what the period
+drew (see ``credit.prepaid``); an exhausted balance with spend counts as every threshold
+crossed. Otherwise the base is the credit limit.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.credit import prepaid
 from billbyte.credit.models import CreditEvent, CreditPolicy
 from billbyte.customers.models import Customer
 from billbyte.kit.errors import InvalidInput
@@ -36,17 +39,28 @@ class Standing:
     base: Decimal | None
     base_kind: str | None  # "credit_limit" | "prepaid_balance" | None
     percent: Decimal | None
+    prepaid_remaining: Decimal | None = None  # what is left of the prepaid balance now
+    prepaid_drawn: Decimal | None = None  # what this period drew from it
 
 
 def policy_for(session: Session, msp_id: str) -> CreditPolicy:
     policy = session.scalar(select(CreditPolicy).where(CreditPolicy.msp_id == msp_id))
     return policy or CreditPolicy(
-        msp_id=msp_id, thresholds=[50, 80, 100], action="notify", suspend_at=100
+        msp_id=msp_id,
+        thresholds=[50, 80, 100],
+        action="notify",
+        suspend_at=100,
+        prepaid_overdraft=False,
     )
 
 
 def set_policy(
-    session: Session, subject: AuthSubject, thresholds: list[int], action: str, suspend_at: int
+    session: Session,
+    subject: AuthSubject,
+    thresholds: list[int],
+    action: str,
+    suspend_at: int,
+    prepaid_overdraft: bool = False,
 ) -> CreditPolicy:
     subject.require_write()
     if action not in ACTIONS:
@@ -63,10 +77,12 @@ def set_policy(
             "thresholds": policy.thresholds,
             "action": policy.action,
             "suspend_at": policy.suspend_at,
+            "prepaid_overdraft": policy.prepaid_overdraft,
         }
     policy.thresholds = sorted(set(thresholds))
     policy.action = action
     policy.suspend_at = suspend_at
+    policy.prepaid_overdraft = prepaid_overdraft
     session.flush()
     record(
         session,
@@ -75,7 +91,12 @@ def set_policy(
         "msp",
         subject.msp_id,
         before=before,
-        after={"thresholds": policy.thresholds, "action": action, "suspend_at": suspend_at},
+        after={
+            "thresholds": policy.thresholds,
+            "action": action,
+            "suspend_at": suspend_at,
+            "prepaid_overdraft": prepaid_overdraft,
+        },
     )
     return policy
 
@@ -89,16 +110,34 @@ def spend(session: Session, customer: Customer, period: str) -> Decimal:
     return round_money(sum(amounts, Decimal(0)), customer.currency)
 
 
+# Above every threshold a policy may set (they are at most 1000 %).
+EXHAUSTED = Decimal("1000.00")
+
+
 def standing(session: Session, customer: Customer, period: str) -> Standing:
     total = spend(session, customer, period)
     if customer.prepaid_balance is not None:
-        base, kind = customer.prepaid_balance, "prepaid_balance"
-    elif customer.credit_limit is not None:
-        base, kind = customer.credit_limit, "credit_limit"
-    else:
-        base, kind = None, None
-    percent = (total / base * 100).quantize(Decimal("0.01")) if base else None
-    return Standing(customer.id, period, customer.currency, total, base, kind, percent)
+        drawn = prepaid.drawn_for(session, customer.id, period)
+        base = customer.prepaid_balance + drawn
+        if base > 0:
+            percent: Decimal | None = (total / base * 100).quantize(Decimal("0.01"))
+        else:
+            percent = EXHAUSTED if total > 0 else None
+        return Standing(
+            customer.id,
+            period,
+            customer.currency,
+            total,
+            base,
+            "prepaid_balance",
+            percent,
+            prepaid_remaining=customer.prepaid_balance,
+            prepaid_drawn=drawn,
+        )
+    limit = customer.credit_limit
+    kind = "credit_limit" if limit is not None else None
+    percent = (total / limit * 100).quantize(Decimal("0.01")) if limit else None
+    return Standing(customer.id, period, customer.currency, total, limit, kind, percent)
 
 
 def evaluate(session: Session, msp_id: str, period: str, customers: Sequence[Customer]) -> int:
@@ -106,6 +145,7 @@ def evaluate(session: Session, msp_id: str, period: str, customers: Sequence[Cus
     policy = policy_for(session, msp_id)
     raised = 0
     for customer in customers:
+        prepaid.settle(session, customer)  # draw first: thresholds see the new balance
         state = standing(session, customer, period)
         if state.percent is None:
             continue
@@ -171,6 +211,7 @@ def _notify(session: Session, msp_id: str, customer: Customer, event: CreditEven
         "limit": format(event.limit, "f"),
         "currency": event.currency,
         "action": event.action_taken,
+        "base_kind": event.details.get("base"),
     }
     webhooks.emit(session, msp_id, "credit.threshold_reached", data)
 

@@ -140,6 +140,10 @@ def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tupl
         if existing is None:
             raise
         return existing, False
+    if customer.prepaid_balance is not None:
+        from billbyte.credit import prepaid
+
+        prepaid.customer_written(session, subject, customer, customer.prepaid_balance)
     record(
         session,
         subject,
@@ -199,6 +203,11 @@ def update(
         if name == "price_plan_id":
             _checked_plan(session, subject, value)
         setattr(customer, name, value)
+    if "prepaid_balance" in data.model_fields_set:
+        from billbyte.credit import prepaid
+
+        # The remaining balance is the ledger's: the write becomes a recorded adjustment.
+        prepaid.customer_written(session, subject, customer, data.prepaid_balance)
     session.flush()
     after = _snapshot(customer)
     added = sorted(set(after.get("vendors") or []) - set(before.get("vendors") or []))

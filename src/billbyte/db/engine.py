@@ -1,15 +1,40 @@
-"""Engine and session factory, one per database URL per process."""
+"""Engine and session factory, one per database URL per process.
+
+Transactions come in two kinds on SQLite: writers start with ``BEGIN IMMEDIATE`` (they take
+the write lock up front, so two writers never deadlock on a lock upgrade), readers with a
+plain deferred ``BEGIN``: in WAL mode a reader reads its snapshot and never waits for a
+writer. A connection is a reader when it carries the ``READ_ONLY`` execution option (see
+``UnitOfWork(read_only=True)`` and ``read_only_engine``).
+
+Every open transaction is also noted, with the thread that opened it, so that code which
+must not run inside one (vendor calls: see ``assert_no_open_transaction``) can check.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+READ_ONLY = "billbyte_read_only"
+NO_WAIT = "billbyte_no_wait"  # a writer that gives up at once if the write lock is taken
+BUSY_TIMEOUT_MS = 30000
+
+# id(Connection) → the thread that began its transaction. A dict guarded by a lock rather than
+# a thread-local: FastAPI may close a request's session on another thread than opened it.
+_open_transactions: dict[int, int] = {}
+_open_lock = threading.Lock()
+
+
+class TransactionOpen(RuntimeError):
+    """A vendor (or other slow outside) call was made while this thread holds a database
+    transaction: on SQLite that transaction may hold the write lock for the whole call."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -19,16 +44,61 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (API, portal) proceed while an import writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
 def _sqlite_begin(connection: Any) -> None:
+    if connection.get_execution_options().get(READ_ONLY):
+        # A WAL reader: sees the last committed snapshot, never waits for the writer.
+        connection.exec_driver_sql("BEGIN")
+        return
     # pysqlite does not put DDL in transactions and opens read transactions lazily; an
     # explicit BEGIN IMMEDIATE makes migrations atomic and avoids lock-upgrade failures
     # (SQLITE_BUSY_SNAPSHOT) between concurrent writers.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if not connection.get_execution_options().get(NO_WAIT):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    # Best-effort bookkeeping (e.g. an API key's last use) must not make a reader wait.
+    connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _note_begin(connection: Any) -> None:
+    with _open_lock:
+        _open_transactions[id(connection)] = threading.get_ident()
+
+
+def _note_end(connection: Any) -> None:
+    with _open_lock:
+        _open_transactions.pop(id(connection), None)
+
+
+def _track(engine: Engine) -> None:
+    event.listen(engine, "begin", _note_begin)
+    event.listen(engine, "commit", _note_end)
+    event.listen(engine, "rollback", _note_end)
+
+
+def transaction_open_in_this_thread() -> bool:
+    me = threading.get_ident()
+    with _open_lock:
+        return me in _open_transactions.values()
+
+
+def assert_no_open_transaction(what: str) -> None:
+    """Fail ``what`` (a vendor call) if this thread has a database transaction open.
+
+    Cheap enough to run on every call in production: one dict scan under a lock."""
+    if transaction_open_in_this_thread():
+        raise TransactionOpen(
+            f"{what} was called inside an open database transaction: read what is needed, "
+            "commit, call outside any unit of work, then record the outcome in a new one."
+        )
 
 
 SQLITE_FILE_MODE = 0o600
@@ -54,8 +124,15 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    _track(engine)
+    return engine
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """The same engine and pool, whose transactions are readers (deferred on SQLite)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 @lru_cache(maxsize=8)

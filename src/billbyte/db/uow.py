@@ -2,6 +2,10 @@
 
 Enter, do the work, ``commit()`` explicitly; leaving without commit (or on an exception)
 rolls everything back, which is how "nothing partial" is made structural.
+
+``UnitOfWork(engine, read_only=True)`` is a reader: on SQLite it begins a deferred (WAL
+reader) transaction, so it never waits for a writer's ``BEGIN IMMEDIATE`` lock, and it refuses
+to commit. Read-only requests (GET, HEAD, ``/healthz``) use it.
 """
 
 from __future__ import annotations
@@ -11,13 +15,18 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from billbyte.db.engine import session_factory
+from billbyte.db.engine import read_only_engine, session_factory
+
+
+class ReadOnlyUnitOfWork(RuntimeError):
+    """A read-only unit of work was asked to commit."""
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine) -> None:
-        self._factory = session_factory(engine)
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+        self._factory = session_factory(read_only_engine(engine) if read_only else engine)
         self.engine = engine
+        self.read_only = read_only
         self._session: Session | None = None
 
     @property
@@ -43,6 +52,10 @@ class UnitOfWork:
         self._session = None
 
     def commit(self) -> None:
+        if self.read_only:
+            # A deferred reader that writes would upgrade its lock mid-transaction (and can
+            # fail with SQLITE_BUSY_SNAPSHOT): writes belong in a writer unit of work.
+            raise ReadOnlyUnitOfWork("A read-only unit of work cannot commit.")
         self.session.commit()
 
     def rollback(self) -> None:

@@ -805,12 +805,17 @@ def _finalize_in(
         )
     for month in open_months:
         session.add(ClosedPeriod(msp_id=msp_id, customer_id=customer.id, period=month))
+    from billbyte.credit import prepaid
+
     if not lines:
         session.flush()
+        prepaid.close(session, customer, open_months, Decimal(0), None)
         _bump(session, run_id, "closed_without_charges")
         return "closed_without_charges"
     document = documents.build(lines, open_months, customer.currency, grouping)
     invoice = _store_invoice(session, subject, customer, document, open_months, grouping, run_id)
+    session.flush()
+    prepaid.close(session, customer, open_months, invoice.total, invoice.id)
     _bump(session, run_id, "invoices_created")
     return invoice.id
 

@@ -1,3 +1,11 @@
+"""A job queue in the database: enqueue in the caller's transaction, run by any worker.
+
+Leases: a worker owns a job by a conditional update that marks it running with a short lease
+(``LEASE``, 30 s) and renews the lease every ``HEARTBEAT_SECONDS`` (10 s) from a heartbeat
+thread while the handler runs. A worker that dies stops renewing, so its job is pending again
+once the lease runs out: within a minute, not after the handler's whole possible run time.
+"""
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +26,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Runtime, dict[str, Any]], None]
 HANDLERS: dict[str, Handler] = {}
-LEASE = timedelta(minutes=10)
+LEASE = timedelta(seconds=30)
+HEARTBEAT_SECONDS = 10.0  # well inside LEASE: two beats may be missed before it runs out
 MAX_ATTEMPTS = 8
 
 
@@ -84,6 +93,47 @@ def _recover_expired(runtime: Runtime, now: datetime) -> None:
         uow.commit()
 
 
+def _renew(runtime: Runtime, job_id: str, attempt: int, now: datetime) -> bool:
+    """Extend our lease; False when the job is no longer ours (its lease ran out and another
+    worker claimed it: ``attempts`` is the claim's token)."""
+    with runtime.uow() as uow:
+        renewed = uow.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+            .values(locked_until=now + LEASE)
+        )
+        uow.commit()
+    return bool(renewed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+class _Heartbeat:
+    """Renews a running job's lease until stopped. Time runs from the claim's ``now`` (which
+    callers may set ahead, e.g. to skip backoff) at the pace of the clock."""
+
+    def __init__(self, runtime: Runtime, job: Job, now: datetime) -> None:
+        self._runtime, self._job_id, self._attempt = runtime, job.id, job.attempts
+        self._offset = now - utcnow()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job.id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if not _renew(self._runtime, self._job_id, self._attempt, utcnow() + self._offset):
+                    log.warning("job %s: lease lost to another worker", self._job_id)
+                    return
+            except Exception:  # e.g. SQLite busy: the next beat tries again
+                log.exception("job %s: lease renewal failed", self._job_id)
+
+
 def run_pending(runtime: Runtime, now: datetime | None = None, limit: int = 1000) -> int:
     """Run due jobs until none is left (or ``limit``); returns how many ran."""
     now = now or utcnow()
@@ -98,7 +148,8 @@ def run_pending(runtime: Runtime, now: datetime | None = None, limit: int = 1000
         try:
             if function is None:
                 raise LookupError(f"no handler for job kind {job.kind!r}")
-            function(runtime, dict(job.payload))
+            with _Heartbeat(runtime, job, now):
+                function(runtime, dict(job.payload))
         except Exception as exc:
             log.exception("job %s (%s) failed", job.id, job.kind)
             _finish(runtime, job, error=f"{type(exc).__name__}: {exc}", now=now)
@@ -111,6 +162,10 @@ def _finish(runtime: Runtime, job: Job, *, error: str | None, now: datetime) -> 
     with runtime.uow() as uow:
         row = uow.session.get(Job, job.id)
         assert row is not None
+        if row.status != "running" or row.attempts != job.attempts:
+            # Our lease ran out and another worker owns the job now: its outcome counts.
+            log.warning("job %s finished after losing its lease; outcome dropped", job.id)
+            return
         row.locked_until = None
         row.last_error = error
         if error is None:

@@ -263,8 +263,13 @@ def rate_period(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
             result.lines += len(new_lines[customer.id])
         if inputs is not None or any(new_lines.get(c) for c in closed):
             _post_adjustments(session, msp_id, period, closed - set(result.errors), new_lines)
+        from billbyte.credit import prepaid
         from billbyte.credit import service as credit
 
+        # Closed months' late data lands on an open month: prepaid draws follow it.
+        prepaid.settle_customers(
+            session, [c for c in all_customers if c.id in closed and c.id not in result.errors]
+        )
         credit.evaluate(
             session, msp_id, period, [c for c in open_customers if c.id not in result.errors]
         )
