@@ -147,9 +147,14 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
-    # The test receivers listen on 127.0.0.1, which production refuses by default.
+    # The test receivers and vendor simulators listen on http://127.0.0.1 at any port, which
+    # production refuses by default (billbyte.kit.outbound).
     settings = Settings(
-        var_dir=tmp_path / "var", secret_key="test-secret-key", webhook_allow_private=True
+        var_dir=tmp_path / "var",
+        secret_key="test-secret-key",
+        outbound_allow_private=True,
+        outbound_allow_http=True,
+        outbound_allowed_ports="*",
     )
     return Runtime(settings=settings, engine=engine, secret_key=settings.secret_key)
 

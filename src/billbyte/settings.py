@@ -7,7 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,37 @@ class Settings(BaseSettings):
         default=720, description="How long a customer stays suspended before purge is allowed."
     )
     collect_interval_minutes: int = Field(default=60, description="Default collector interval.")
-    webhook_allow_private: bool = Field(
+    # Outbound requests to URLs an MSP controls (webhooks, partner account endpoints):
+    # billbyte.kit.outbound. BILLBYTE_WEBHOOK_ALLOW_PRIVATE is the older name, still read.
+    outbound_allow_private: bool = Field(
         default=False,
-        description="Allow webhook URLs on loopback/private networks (single-MSP installs).",
+        validation_alias=AliasChoices(
+            "BILLBYTE_OUTBOUND_ALLOW_PRIVATE",
+            "BILLBYTE_WEBHOOK_ALLOW_PRIVATE",
+            "outbound_allow_private",
+            "webhook_allow_private",
+        ),
+        description="Allow MSP-set URLs on loopback/private networks (single-MSP installs).",
     )
+    outbound_allow_http: bool = Field(
+        default=False, description="Allow plain http for MSP-set URLs (otherwise https only)."
+    )
+    outbound_allowed_ports: str = Field(
+        default="443,8443", description="Ports MSP-set URLs may use (comma-separated, or *)."
+    )
+    allow_custom_vendor_endpoints: bool = Field(
+        default=False,
+        description="Let non-sandbox partner accounts use endpoints other than the vendor's.",
+    )
+
+    @property
+    def webhook_allow_private(self) -> bool:
+        """The older name of ``outbound_allow_private``."""
+        return self.outbound_allow_private
+
+    @webhook_allow_private.setter
+    def webhook_allow_private(self, value: bool) -> None:
+        self.outbound_allow_private = value
 
     @property
     def effective_database_url(self) -> str:
