@@ -94,6 +94,8 @@ class OutboundPolicy:
         )
 
 
+# The production default: public https on 443/8443, no custom vendor endpoints.
+STRICT = OutboundPolicy()
 # The vendor simulators of `billbyte serve --sandbox`, the demo and the tests run on
 # http://127.0.0.1 at any port: only ever used when the operator asked for them.
 LOCAL_SANDBOXES = OutboundPolicy(allow_private=True, allow_http=True, allowed_ports=None)
@@ -344,7 +346,7 @@ def is_official(vendor: str, url: str) -> bool:
 
 
 def custom_endpoint_refusal(
-    vendor: str, url: str, *, sandbox: bool, policy: OutboundPolicy
+    vendor: str, url: str, *, sandbox: bool, policy: OutboundPolicy, resolve_name: bool = True
 ) -> str | None:
     """Why this partner account may not use ``url``, or None: an endpoint that is not the
     vendor's own is for sandbox accounts, or when the operator allows custom endpoints; and
@@ -354,7 +356,7 @@ def custom_endpoint_refusal(
             "only sandbox partner accounts may use an endpoint that is not the vendor's own "
             "(operators may set BILLBYTE_ALLOW_CUSTOM_VENDOR_ENDPOINTS=1)"
         )
-    return refusal(url, policy)
+    return refusal(url, policy, resolve_name=resolve_name)
 
 
 # --- messages ----------------------------------------------------------------------------
