@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,13 @@ class Settings(BaseSettings):
         default=False,
         description="Let non-sandbox partner accounts use endpoints other than the vendor's.",
     )
+
+    @field_validator("outbound_allowed_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*(\*|\d+(\s*[,\s]\s*\d+)*)\s*", value):
+            raise ValueError("a comma-separated list of ports, or *")
+        return value
 
     @property
     def webhook_allow_private(self) -> bool:

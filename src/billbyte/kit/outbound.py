@@ -215,9 +215,9 @@ def _check_form(url: str, policy: OutboundPolicy) -> tuple[str, int]:
     return host, port
 
 
-def pinned_address(host: str, port: int, policy: OutboundPolicy) -> str:
-    """Resolve ``host`` once, refuse it if ANY answer is not public, return the address to
-    connect to (the caller connects to exactly this address)."""
+def pinned_addresses(host: str, port: int, policy: OutboundPolicy) -> list[str]:
+    """Resolve ``host`` once and refuse it if ANY answer is not public; the addresses to
+    connect to, in order (the caller connects to these and nothing else)."""
     literal = literal_address(host)
     if literal is not None:
         addresses = [str(literal)]
@@ -234,7 +234,7 @@ def pinned_address(host: str, port: int, policy: OutboundPolicy) -> str:
         for address in addresses:
             if blocked_address(ipaddress.ip_address(address.split("%", 1)[0])):
                 raise OutboundRefused(f"{host} resolves to {address}, not a public address")
-    return addresses[0]
+    return addresses
 
 
 def refusal(url: str, policy: OutboundPolicy, *, resolve_name: bool = True) -> str | None:
@@ -244,7 +244,7 @@ def refusal(url: str, policy: OutboundPolicy, *, resolve_name: bool = True) -> s
         host, port = _check_form(url, policy)
         if resolve_name and not policy.allow_private:
             try:
-                pinned_address(host, port, policy)
+                pinned_addresses(host, port, policy)
             except OutboundRefused as exc:
                 if not exc.reason.startswith("cannot resolve"):
                     raise
@@ -273,7 +273,7 @@ def check_destination(url: str, policy: OutboundPolicy, *, field: str, code: str
 
 
 class _PinnedBackend(httpcore.SyncBackend):
-    """Connects to the address ``pinned_address`` checked, never to a second lookup's."""
+    """Connects to the addresses ``pinned_addresses`` checked, never to a second lookup's."""
 
     def __init__(self, policy: OutboundPolicy) -> None:
         self.policy = policy
@@ -286,10 +286,15 @@ class _PinnedBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        address = pinned_address(host, port, self.policy)
         # TLS is started afterwards on this stream with the URL's host as server name, so
         # SNI and certificate verification still use the name, not the address.
-        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+        addresses = pinned_addresses(host, port, self.policy)
+        for address in addresses[:-1]:  # as socket.create_connection would: each in turn
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                continue
+        return super().connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
 
     def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
         raise OutboundRefused("unix sockets are not an outbound destination")
