@@ -400,3 +400,16 @@ def test_redirects_are_not_followed(tenant: Tenant, runtime: Runtime, listener: 
         uow.commit()
     assert worker.deliver_due(runtime, now=T0) == 1
     assert [r["path"] for r in listener.requests] == ["/start", "/hook"]
+
+
+def test_the_older_webhook_setting_name_still_allows_private_destinations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from billbyte.settings import Settings
+
+    assert Settings().outbound_allow_private is False
+    monkeypatch.setenv("BILLBYTE_WEBHOOK_ALLOW_PRIVATE", "1")
+    assert Settings().outbound_allow_private is True
+    monkeypatch.delenv("BILLBYTE_WEBHOOK_ALLOW_PRIVATE")
+    monkeypatch.setenv("BILLBYTE_OUTBOUND_ALLOW_PRIVATE", "1")
+    assert Settings().webhook_allow_private is True

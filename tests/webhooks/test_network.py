@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from billbyte.kit.outbound import OutboundPolicy, refusal
 from billbyte.runtime import Runtime
 from billbyte.webhooks import service, worker
-from billbyte.kit.outbound import OutboundPolicy, refusal
 from tests.conftest import Tenant
 from tests.webhooks.conftest import T0, make_endpoint
 from tests.webhooks.receiver import Receiver
