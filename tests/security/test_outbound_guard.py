@@ -407,6 +407,8 @@ def test_the_older_webhook_setting_name_still_allows_private_destinations(
 ) -> None:
     from billbyte.settings import Settings
 
+    for name in ("BILLBYTE_WEBHOOK_ALLOW_PRIVATE", "BILLBYTE_OUTBOUND_ALLOW_PRIVATE"):
+        monkeypatch.delenv(name, raising=False)
     assert Settings().outbound_allow_private is False
     monkeypatch.setenv("BILLBYTE_WEBHOOK_ALLOW_PRIVATE", "1")
     assert Settings().outbound_allow_private is True
