@@ -20,6 +20,7 @@ whose every connection is checked and pinned.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -73,6 +74,11 @@ class OutboundRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Unresolvable(OutboundRefused):
+    """The name does not resolve (now): not refused at registration, and a transient
+    connection failure (retried) when connecting."""
 
 
 @dataclass(frozen=True)
@@ -227,9 +233,9 @@ def pinned_addresses(host: str, port: int, policy: OutboundPolicy) -> list[str]:
         try:
             addresses = resolve(host, port)
         except (socket.gaierror, UnicodeError) as exc:
-            raise OutboundRefused(f"cannot resolve {host} ({exc})") from None
+            raise Unresolvable(f"cannot resolve {host} ({exc})") from None
     if not addresses:
-        raise OutboundRefused(f"cannot resolve {host}")
+        raise Unresolvable(f"cannot resolve {host}")
     if not policy.allow_private:
         for address in addresses:
             if blocked_address(ipaddress.ip_address(address.split("%", 1)[0])):
@@ -243,11 +249,8 @@ def refusal(url: str, policy: OutboundPolicy, *, resolve_name: bool = True) -> s
     try:
         host, port = _check_form(url, policy)
         if resolve_name and not policy.allow_private:
-            try:
+            with contextlib.suppress(Unresolvable):
                 pinned_addresses(host, port, policy)
-            except OutboundRefused as exc:
-                if not exc.reason.startswith("cannot resolve"):
-                    raise
     except OutboundRefused as exc:
         return exc.reason
     return None
@@ -288,7 +291,10 @@ class _PinnedBackend(httpcore.SyncBackend):
     ) -> httpcore.NetworkStream:
         # TLS is started afterwards on this stream with the URL's host as server name, so
         # SNI and certificate verification still use the name, not the address.
-        addresses = pinned_addresses(host, port, self.policy)
+        try:
+            addresses = pinned_addresses(host, port, self.policy)
+        except Unresolvable as exc:
+            raise httpcore.ConnectError(exc.reason) from None
         for address in addresses[:-1]:  # as socket.create_connection would: each in turn
             try:
                 return super().connect_tcp(address, port, timeout, local_address, socket_options)
