@@ -345,6 +345,11 @@ OFFICIAL_HOSTS: dict[str, tuple[str, ...]] = {
 }
 
 
+_AWS_SERVICE_HOST = re.compile(
+    r"(sts|organizations|s3)(\.(dualstack\.)?[a-z]{2}(-gov)?-[a-z]+-\d)?\.amazonaws\.com(\.cn)?"
+)
+
+
 def is_official(vendor: str, url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -353,6 +358,10 @@ def is_official(vendor: str, url: str) -> bool:
         return False
     if parts.scheme.lower() != "https" or parts.username is not None or parts.password is not None:
         return False
+    if vendor == "aws":
+        # Not any *.amazonaws.com: API Gateway, load balancer, EC2 and bucket names there
+        # are the MSP's own. Only the service endpoints the connector calls.
+        return _AWS_SERVICE_HOST.fullmatch(host) is not None
     return any(host == h or host.endswith("." + h) for h in OFFICIAL_HOSTS.get(vendor, ()))
 
 
