@@ -148,13 +148,16 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 
 @pytest.fixture
 def runtime(engine: Engine, tmp_path: Path) -> Runtime:
-    # The test receivers listen on 127.0.0.1, which production refuses by default.
-    # Rate limits stay on (the middleware runs in every test) but far above what a test
-    # sends; tests/security/test_rate_limits.py sets low ones.
+    # The test receivers and vendor simulators listen on http://127.0.0.1 at any port, which
+    # production refuses by default (billbyte.kit.outbound). Rate limits stay on (the
+    # middleware runs in every test) but far above what a test sends;
+    # tests/security/test_rate_limits.py sets low ones.
     settings = Settings(
         var_dir=tmp_path / "var",
         secret_key="test-secret-key",
-        webhook_allow_private=True,
+        outbound_allow_private=True,
+        outbound_allow_http=True,
+        outbound_allowed_ports="*",
         rate_limit_per_ip=TEST_RATE_LIMIT,
         rate_limit_per_key=TEST_RATE_LIMIT,
         rate_limit_failed_auth_per_ip=TEST_RATE_LIMIT,

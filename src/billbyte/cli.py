@@ -116,7 +116,15 @@ def serve(
             level=runtime.settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-        sandboxes = _start_sandboxes(tick_seconds) if sandbox else None
+        sandboxes = None
+        if sandbox:
+            # The simulators run in this process on http://127.0.0.1: calling them is what
+            # --sandbox asks for (a demo set-up, not a multi-tenant one: see docs/security.md).
+            runtime.settings.outbound_allow_private = True
+            runtime.settings.outbound_allow_http = True
+            runtime.settings.outbound_allowed_ports = "*"
+            typer.echo("sandbox: outbound requests to http://127.0.0.1 allowed", err=True)
+            sandboxes = _start_sandboxes(tick_seconds)
         stop = start_workers(runtime)
         try:
             uvicorn.run(

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from billbyte.customers import service as customers
 from billbyte.customers.schemas import CustomerCreate, VendorAccountCreate
+from billbyte.kit.outbound import LOCAL_SANDBOXES
 from billbyte.kit.vendors import Vendor
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
@@ -139,6 +140,8 @@ def seed(runtime: Runtime) -> dict[str, Any]:
                     credentials=credentials,
                 ),
                 runtime.secret_key,
+                # The demo's accounts point at the local simulators of `serve --sandbox`.
+                outbound=LOCAL_SANDBOXES,
             )
 
         from billbyte.connectors.service import sync_for

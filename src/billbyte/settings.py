@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
 
 from limits import parse_many
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,17 @@ class Settings(BaseSettings):
         description="How long a request holding an Idempotency-Key may go without renewing "
         "its claim (it renews every third of this) before a retry may take the key over.",
     )
-    webhook_allow_private: bool = Field(
+    # Outbound requests to URLs an MSP controls (webhooks, partner account endpoints):
+    # billbyte.kit.outbound. BILLBYTE_WEBHOOK_ALLOW_PRIVATE is the older name, still read.
+    outbound_allow_private: bool = Field(
         default=False,
-        description="Allow webhook URLs on loopback/private networks (single-MSP installs).",
+        validation_alias=AliasChoices(
+            "BILLBYTE_OUTBOUND_ALLOW_PRIVATE",
+            "BILLBYTE_WEBHOOK_ALLOW_PRIVATE",
+            "outbound_allow_private",
+            "webhook_allow_private",
+        ),
+        description="Allow MSP-set URLs on loopback/private networks (single-MSP installs).",
     )
     # Rate limits, in the `limits` notation ("600/minute", several separated by ";");
     # an empty string switches that limit off.
@@ -116,6 +125,32 @@ class Settings(BaseSettings):
     usage_import_stale_minutes: int = Field(
         default=15, gt=0, description="An import without heartbeat for this long is failed."
     )
+    outbound_allow_http: bool = Field(
+        default=False, description="Allow plain http for MSP-set URLs (otherwise https only)."
+    )
+    outbound_allowed_ports: str = Field(
+        default="443,8443", description="Ports MSP-set URLs may use (comma-separated, or *)."
+    )
+    allow_custom_vendor_endpoints: bool = Field(
+        default=False,
+        description="Let non-sandbox partner accounts use endpoints other than the vendor's.",
+    )
+
+    @field_validator("outbound_allowed_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*(\*|\d+(\s*[,\s]\s*\d+)*)\s*", value):
+            raise ValueError("a comma-separated list of ports, or *")
+        return value
+
+    @property
+    def webhook_allow_private(self) -> bool:
+        """The older name of ``outbound_allow_private``."""
+        return self.outbound_allow_private
+
+    @webhook_allow_private.setter
+    def webhook_allow_private(self, value: bool) -> None:
+        self.outbound_allow_private = value
 
     @property
     def effective_database_url(self) -> str:

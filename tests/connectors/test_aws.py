@@ -29,6 +29,7 @@ from billbyte.connectors.aws import (
     vendor_error,
 )
 from billbyte.connectors.base import CustomerSpec, PartnerContext, VendorError
+from billbyte.kit.outbound import LOCAL_SANDBOXES
 from billbyte.sandbox.aws import AwsSandbox, start_aws_sandbox
 from tests.usage import conftest as usage_fixtures
 from tests.usage.conftest import Importer, stored
@@ -57,6 +58,7 @@ def context(aws: AwsSandbox, **credentials: Any) -> PartnerContext:
         vendor_account_id=aws.management_account_id,
         endpoint_url=aws.endpoint_url,
         sandbox=True,
+        outbound=LOCAL_SANDBOXES,  # the simulators run on http://127.0.0.1
         credentials={**aws.credentials(), **credentials},
     )
 
@@ -365,6 +367,7 @@ def test_role_assumption(aws: AwsSandbox) -> None:
         vendor_account_id=aws.management_account_id,
         endpoint_url=aws.endpoint_url,
         sandbox=True,
+        outbound=LOCAL_SANDBOXES,  # the simulators run on http://127.0.0.1
         credentials={"role_arn": f"arn:aws:iam::{aws.management_account_id}:role/billbyte"},
     )
     accounts = CONNECTOR.list_accounts(ctx)
@@ -401,6 +404,7 @@ def test_an_endpoint_that_is_down_is_retryable(tmp_path: Path) -> None:
         vendor_account_id="123456789012",
         endpoint_url=f"http://127.0.0.1:{free_port()}",
         sandbox=True,
+        outbound=LOCAL_SANDBOXES,  # the simulators run on http://127.0.0.1
         credentials={"cur_bucket": "billbyte-cur"},
     )
     calls = [

@@ -98,6 +98,10 @@ def test_collector_killed_midway_loses_and_doubles_nothing(
         "BILLBYTE_DATABASE_URL": _url(SimpleNamespace(runtime=runtime)),  # type: ignore[arg-type]
         "BILLBYTE_VAR_DIR": str(runtime.settings.var_dir),
         "BILLBYTE_SECRET_KEY": runtime.secret_key,
+        # The AWS simulator runs on http://127.0.0.1 (refused by default: kit.outbound).
+        "BILLBYTE_OUTBOUND_ALLOW_PRIVATE": "1",
+        "BILLBYTE_OUTBOUND_ALLOW_HTTP": "1",
+        "BILLBYTE_OUTBOUND_ALLOWED_PORTS": "*",
     }
     command = [sys.executable, "-m", "billbyte.cli", "collect", "--partner-account", pa]
     process = subprocess.Popen(

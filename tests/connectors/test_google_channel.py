@@ -22,6 +22,7 @@ import pytest
 from billbyte.connectors.base import CustomerSpec, PartnerContext, VendorError
 from billbyte.connectors.google_channel import CloudChannelConnector
 from billbyte.connectors.service import call_vendor
+from billbyte.kit.outbound import LOCAL_SANDBOXES
 from billbyte.partners import service as partners
 from billbyte.partners.schemas import PartnerAccountCreate
 from billbyte.runtime import Runtime
@@ -59,6 +60,7 @@ def context(gc: SandboxServer, **credentials: Any) -> PartnerContext:
         vendor_account_id=ACCOUNT,
         endpoint_url=gc.base_url,
         sandbox=True,
+        outbound=LOCAL_SANDBOXES,  # the simulators run on http://127.0.0.1
         credentials=credentials,
     )
 

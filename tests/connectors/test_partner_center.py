@@ -21,6 +21,7 @@ import pytest
 from billbyte.connectors.base import CollectedFile, CustomerSpec, PartnerContext, VendorError
 from billbyte.connectors.partner_center import AZURE_PLAN_OFFER, PartnerCenterConnector
 from billbyte.connectors.service import call_vendor
+from billbyte.kit.outbound import LOCAL_SANDBOXES
 from billbyte.partners import service as partners
 from billbyte.partners.schemas import PartnerAccountCreate
 from billbyte.runtime import Runtime
@@ -60,6 +61,7 @@ def context(pc: SandboxServer, vendor: str = "azure", **credentials: Any) -> Par
         vendor_account_id=TENANT,
         endpoint_url=pc.base_url,
         sandbox=True,
+        outbound=LOCAL_SANDBOXES,  # the simulators run on http://127.0.0.1
         credentials={"page_size": PAGE} | credentials,
     )
 
@@ -194,7 +196,9 @@ def test_partners_see_only_their_own_customers(
     pc: SandboxServer, connector: PartnerCenterConnector
 ) -> None:
     connector.provision_customer(context(pc), spec(), "k1")
-    other = PartnerContext("pa_other", "azure", "fabrikam-partner", pc.base_url, True, {})
+    other = PartnerContext(
+        "pa_other", "azure", "fabrikam-partner", pc.base_url, True, {}, LOCAL_SANDBOXES
+    )
     assert connector.list_accounts(other) == []
     assert Api(pc, "fabrikam-partner").get("/v1/customers").json()["items"] == []
 

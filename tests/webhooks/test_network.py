@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from billbyte.kit.outbound import OutboundPolicy, refusal
 from billbyte.runtime import Runtime
 from billbyte.webhooks import service, worker
-from billbyte.webhooks.network import private_address
 from tests.conftest import Tenant
 from tests.webhooks.conftest import T0, make_endpoint
 from tests.webhooks.receiver import Receiver
@@ -42,8 +42,8 @@ def test_public_literal_and_unresolvable_names_are_accepted(
     for url in ("https://93.184.216.34/hook", "https://hooks.example.invalid/billbyte"):
         response = tenant.post("/v1/webhook-endpoints", json={"url": url, "event_types": ["*"]})
         assert response.status_code == 201, (url, response.text)
-    assert private_address("https://8.8.8.8/x") is None
-    assert private_address("http://127.0.0.1/x") == "127.0.0.1"
+    assert refusal("https://8.8.8.8/x", OutboundPolicy()) is None
+    assert refusal("https://127.0.0.1/x", OutboundPolicy()) == "127.0.0.1 is not a public address"
 
 
 def test_delivery_rechecks_the_destination(

@@ -35,6 +35,8 @@ from typing import Any
 
 import boto3
 import botocore.exceptions as bce
+import httpx
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
 
 from billbyte.connectors.base import (
@@ -45,7 +47,10 @@ from billbyte.connectors.base import (
     PartnerContext,
     ProvisionResult,
     VendorError,
+    checked_endpoint,
+    vendor_detail,
 )
+from billbyte.kit.outbound import OutboundPolicy, OutboundRefused, guarded_client, is_official
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +113,8 @@ def vendor_error(exc: Exception, operation: str) -> VendorError:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         status = int(status) if status else None
         retryable = code in RETRYABLE_CODES or status == 429 or (status or 0) >= 500
-        text = f"AWS {operation} failed: {code}" + (f": {message}" if message else "")
+        detail = vendor_detail(message)
+        text = f"AWS {operation} failed: {vendor_detail(code)}" + (f": {detail}" if detail else "")
         return VendorError(text, retryable=retryable, status=status)
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
         return VendorError(f"AWS {operation}: no usable credentials ({exc}).", retryable=False)
@@ -125,6 +131,8 @@ def vendor_error(exc: Exception, operation: str) -> VendorError:
 def _calling(operation: str) -> Iterator[None]:
     try:
         yield
+    except OutboundRefused as exc:
+        raise VendorError(f"AWS {operation}: {exc.reason}", retryable=False) from None
     except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
         raise vendor_error(exc, operation) from exc
 
@@ -145,6 +153,9 @@ class _Target:
     access_key_id: str | None
     secret_access_key: str | None
     session_token: str | None
+    # Set for an endpoint that is not AWS's own: requests then go through the guarded,
+    # address-pinning HTTP client instead of botocore's (kit.outbound).
+    outbound: OutboundPolicy | None = None
 
 
 _CONFIG = Config(
@@ -168,7 +179,68 @@ def _client(service: str, target: _Target) -> Any:
             aws_session_token=target.session_token,
             region_name=target.region,
         )
-        return session.client(service, endpoint_url=target.endpoint_url, config=config)
+        client = session.client(service, endpoint_url=target.endpoint_url, config=config)
+    if target.outbound is not None:
+        client.meta.events.register("before-send", _PinnedSender(target.outbound))
+    return client
+
+
+class _PinnedSender:
+    """Sends botocore's (already signed) requests through the guarded HTTP client: urllib3
+    would resolve the name again when connecting, this connects to the address checked."""
+
+    def __init__(self, policy: OutboundPolicy) -> None:
+        timeout = httpx.Timeout(_CONFIG.read_timeout, connect=_CONFIG.connect_timeout)
+        self.http = guarded_client(policy, timeout=timeout)
+
+    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        headers = {str(k): v for k, v in request.headers.items()}
+        headers.setdefault("Accept-Encoding", "identity")  # bodies are read as stored
+        try:
+            response = self.http.send(
+                self.http.build_request(request.method, request.url, headers=headers, content=body),
+                stream=True,
+            )
+        except httpx.TimeoutException as exc:
+            raise bce.ReadTimeoutError(endpoint_url=request.url, error=exc) from None
+        except httpx.TransportError as exc:
+            raise bce.EndpointConnectionError(endpoint_url=request.url, error=exc) from None
+        return AWSResponse(
+            request.url, response.status_code, response.headers.multi_items(), _RawBody(response)
+        )
+
+
+class _RawBody:
+    """The part of urllib3's response botocore reads: ``stream()`` and ``read(amt)``."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self._chunks = response.iter_raw()
+        self._buffer = b""
+
+    def stream(self, amt: int = 65536, decode_content: bool | None = None) -> Iterator[bytes]:
+        if self._buffer:
+            yield self._buffer
+            self._buffer = b""
+        yield from self._chunks
+
+    def read(self, amt: int | None = None) -> bytes:
+        while amt is None or len(self._buffer) < amt:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if amt is None:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:amt], self._buffer[amt:]
+        return data
+
+    def close(self) -> None:
+        self._response.close()
 
 
 _assumed: dict[tuple[Any, ...], tuple[dict[str, str], datetime]] = {}
@@ -209,6 +281,7 @@ def _assume_role(base: _Target, role_arn: str, external_id: str) -> _Target:
         values["access_key_id"],
         values["secret_access_key"],
         values["session_token"],
+        base.outbound,
     )
 
 
@@ -224,9 +297,20 @@ def _target(ctx: PartnerContext) -> _Target:
         )
     if ctx.sandbox and not ctx.endpoint_url:
         raise VendorError("A sandbox AWS partner account needs an endpoint_url.", retryable=False)
+    custom = bool(ctx.endpoint_url) and not is_official(VENDOR, str(ctx.endpoint_url))
+    if ctx.endpoint_url:
+        checked_endpoint(ctx, str(ctx.endpoint_url), "endpoint_url")
     if not key_id and ctx.sandbox:
         key_id, secret = SANDBOX_KEY, SANDBOX_KEY  # moto accepts any key
     role_arn = creds.get("role_arn")
+    if custom and not key_id:
+        # Assuming the role would sign sts:AssumeRole with the platform's own AWS identity
+        # and send it (Authorization, security token) to a host the MSP chose.
+        raise VendorError(
+            "With an endpoint_url that is not AWS's own, the partner account needs its own "
+            "access_key_id and secret_access_key: BillByte's identity is never sent there.",
+            retryable=False,
+        )
     if not key_id and not role_arn:
         # Never fall back to the host's own AWS identity for an MSP's partner account.
         raise VendorError(
@@ -240,6 +324,7 @@ def _target(ctx: PartnerContext) -> _Target:
         str(key_id) if key_id else None,  # None with a role: the platform's own identity
         str(secret) if secret else None,
         str(token) if token and key_id else None,
+        ctx.outbound if custom else None,
     )
     if role_arn:
         return _assume_role(base, str(role_arn), ctx.partner_account_id)
@@ -266,6 +351,7 @@ def _replace_region(target: _Target, region: str) -> _Target:
         target.access_key_id,
         target.secret_access_key,
         target.session_token,
+        target.outbound,
     )
 
 

@@ -12,6 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from billbyte.kit.outbound import (
+    MAX_MESSAGE_CHARS,
+    STRICT,
+    OutboundPolicy,
+    custom_endpoint_refusal,
+    short_message,
+)
+
+# A VendorError's message is shown to the MSP (sync status, provisioning state): a vendor's
+# answer is cut to a short line there (vendor_detail), the whole message to this.
+MAX_VENDOR_MESSAGE_CHARS = 400
+
 
 class VendorError(Exception):
     """A vendor call failed. ``retryable`` (HTTP 429/5xx, timeouts, throttling) tells the
@@ -25,11 +37,18 @@ class VendorError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
+        message = short_message(message, MAX_VENDOR_MESSAGE_CHARS)
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after  # the vendor's own hint (Retry-After), in seconds
+
+
+def vendor_detail(text: object) -> str:
+    """What a vendor (or whatever the endpoint reached) answered, fit to show the MSP: one
+    line, control characters stripped, at most 200 characters — never the whole body."""
+    return short_message(text, MAX_MESSAGE_CHARS)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -50,6 +69,24 @@ class PartnerContext:
     endpoint_url: str | None  # sandbox or override endpoint; None = the vendor's real one
     sandbox: bool
     credentials: dict[str, Any]
+    # What the operator allows for MSP-set URLs (billbyte.kit.outbound); the default refuses
+    # all but public https. connectors.service builds it from the settings.
+    outbound: OutboundPolicy = STRICT
+
+
+def checked_endpoint(ctx: PartnerContext, url: str, field: str) -> str:
+    """``url`` if this partner account may call it, else a non-retryable ``VendorError``.
+
+    Checked again when connecting (the address is resolved once, checked and pinned, by the
+    guarded HTTP client): this is the check of the URL as written and of whose it is."""
+    reason = custom_endpoint_refusal(
+        ctx.vendor, url, sandbox=ctx.sandbox, policy=ctx.outbound, resolve_name=False
+    )
+    if reason is not None:
+        raise VendorError(
+            f"{field} {vendor_detail(url)} cannot be used: {reason}.", retryable=False
+        )
+    return url
 
 
 @dataclass(frozen=True)

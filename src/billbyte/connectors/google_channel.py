@@ -50,8 +50,11 @@ from billbyte.connectors.base import (
     PartnerContext,
     ProvisionResult,
     VendorError,
+    checked_endpoint,
     retry_after_seconds,
+    vendor_detail,
 )
+from billbyte.kit.outbound import OutboundPolicy, OutboundRefused, guarded_client, refusal
 
 API = "https://cloudchannel.googleapis.com"
 BILLING_API = "https://cloudbilling.googleapis.com"
@@ -73,11 +76,12 @@ def vendor_error_for(response: httpx.Response, what: str) -> VendorError:
         if isinstance(error, dict) and error.get("status"):
             detail = f"{error['status']}: {detail}"
     except (ValueError, AttributeError):
-        detail = response.text[:200]
+        detail = response.text[:1000]
     retry_after = response.headers.get("Retry-After")
     hint = f" (retry after {retry_after} s)" if retry_after else ""
     return VendorError(
-        f"Cloud Channel {what}: HTTP {status}: {detail or response.reason_phrase}{hint}",
+        f"Cloud Channel {what}: HTTP {status}: "
+        f"{vendor_detail(detail or response.reason_phrase)}{hint}",
         retryable=status in (408, 429) or status >= 500,
         status=status,
         retry_after=retry_after_seconds(retry_after),
@@ -99,6 +103,7 @@ class _Settings:
     lro_wait: float
     timeout: float
     sandbox: bool
+    outbound: OutboundPolicy
 
 
 @functools.cache
@@ -118,7 +123,7 @@ class CloudChannelConnector:
         self.timeout = timeout
         self.lro_wait = lro_wait
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._clients: dict[float, httpx.Client] = {}
+        self._clients: dict[tuple[float, OutboundPolicy], httpx.Client] = {}
         self._subaccounts: dict[str, str] = {}  # billing subaccount id → entitlement name
         self._lock = threading.Lock()
 
@@ -147,7 +152,19 @@ class CloudChannelConnector:
             raise VendorError(
                 "Cloud Channel needs offer_id (the Google Cloud offer).", retryable=False
             )
+        if endpoint:
+            checked_endpoint(ctx, endpoint, "endpoint_url")
+        if creds.get("token_uri"):
+            checked_endpoint(ctx, str(creds["token_uri"]), "credentials.token_uri")
         export_url = creds.get("billing_export_url")
+        if export_url:
+            # The MSP's own export host, never Google's: the guard applies, the official-host
+            # rule does not (the MSP's own token is what is sent there).
+            reason = refusal(str(export_url), ctx.outbound, resolve_name=False)
+            if reason is not None:
+                raise VendorError(
+                    f"credentials.billing_export_url cannot be used: {reason}.", retryable=False
+                )
         if not export_url and endpoint:
             export_url = f"{endpoint}/v1/accounts/{account}/billingExport?invoiceMonth={{month}}"
         token_uri = f"{endpoint}/token" if endpoint else TOKEN_URI
@@ -165,6 +182,7 @@ class CloudChannelConnector:
             lro_wait=float(creds.get("lro_wait_seconds") or self.lro_wait),
             timeout=float(creds.get("timeout_seconds") or self.timeout),
             sandbox=ctx.sandbox,
+            outbound=ctx.outbound,
         )  # fmt: skip
 
     def _signing_key(self, settings: _Settings) -> rsa.RSAPrivateKey:
@@ -212,24 +230,36 @@ class CloudChannelConnector:
                     "assertion": self._assertion(settings),
                 },
             )
+        except OutboundRefused as exc:
+            raise VendorError(f"Google token: {exc.reason}", retryable=False) from None
         except httpx.TimeoutException as exc:
             raise VendorError(f"Google token: timed out ({exc})", retryable=True) from None
         except httpx.TransportError as exc:
             raise VendorError(f"Google token: {exc}", retryable=True) from None
         if response.status_code != 200:
             raise vendor_error_for(response, "token")
-        body = response.json()
-        token = str(body["access_token"])
+        try:
+            body = response.json()
+            token = str(body["access_token"])
+        except (ValueError, KeyError, TypeError):
+            # Whatever answered is no token service; its body is not repeated to the MSP.
+            raise VendorError(
+                "Google token: the answer is not a token (HTTP 200 without access_token)",
+                retryable=False,
+            ) from None
         with self._lock:
             self._tokens[key] = (token, time.time() + float(body.get("expires_in") or 3600))
         return token
 
     def _client(self, settings: _Settings) -> AbstractContextManager[httpx.Client]:
-        """A pooled client per timeout (thread-safe; kept for the process)."""
+        """A pooled client per timeout and outbound policy (thread-safe; kept for the
+        process). Guarded: every connection is checked and pinned (kit.outbound)."""
+        key = (settings.timeout, settings.outbound)
         with self._lock:
-            client = self._clients.get(settings.timeout)
+            client = self._clients.get(key)
             if client is None:
-                client = self._clients[settings.timeout] = httpx.Client(
+                client = self._clients[key] = guarded_client(
+                    settings.outbound,
                     timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
                     headers={"Accept": "application/json"},
                 )
@@ -259,6 +289,8 @@ class CloudChannelConnector:
                     json=json_body,
                     headers={"Authorization": f"Bearer {token}"},
                 )
+            except OutboundRefused as exc:
+                raise VendorError(f"Cloud Channel {what}: {exc.reason}", retryable=False) from None
             except httpx.TimeoutException as exc:
                 raise VendorError(
                     f"Cloud Channel {what}: timed out ({exc})", retryable=True

@@ -46,8 +46,11 @@ from billbyte.connectors.base import (
     PartnerContext,
     ProvisionResult,
     VendorError,
+    checked_endpoint,
     retry_after_seconds,
+    vendor_detail,
 )
+from billbyte.kit.outbound import OutboundPolicy, OutboundRefused, guarded_client
 
 API = "https://api.partnercenter.microsoft.com"
 LOGIN = "https://login.microsoftonline.com"
@@ -76,12 +79,13 @@ def vendor_error_for(response: httpx.Response, what: str) -> VendorError:
         if isinstance(detail, dict):
             detail = detail.get("message")
     except (ValueError, AttributeError):
-        detail = response.text[:200]
+        detail = response.text[:1000]
     retry_after = response.headers.get("Retry-After")
     hint = f" (retry after {retry_after} s)" if retry_after else ""
     retryable = status in (408, 429) or status >= 500
     return VendorError(
-        f"Partner Center {what}: HTTP {status}: {detail or response.reason_phrase}{hint}",
+        f"Partner Center {what}: HTTP {status}: "
+        f"{vendor_detail(detail or response.reason_phrase)}{hint}",
         retryable=retryable,
         status=status,
         retry_after=retry_after_seconds(retry_after),
@@ -99,6 +103,7 @@ class _Settings:
     page_size: int
     timeout: float
     sandbox: bool
+    outbound: OutboundPolicy
 
 
 class PartnerCenterConnector:
@@ -108,7 +113,7 @@ class PartnerCenterConnector:
         self.timeout = timeout
         self.page_size = page_size
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._clients: dict[tuple[str, float], httpx.Client] = {}
+        self._clients: dict[tuple[str, float, OutboundPolicy], httpx.Client] = {}
         self._lock = threading.Lock()
 
     # --- settings, token, HTTP -------------------------------------------------------------
@@ -127,6 +132,10 @@ class PartnerCenterConnector:
                 "account id), client_id and client_secret.",
                 retryable=False,
             )
+        if endpoint:
+            checked_endpoint(ctx, endpoint, "endpoint_url")
+        if creds.get("login_url"):
+            checked_endpoint(ctx, str(creds["login_url"]), "credentials.login_url")
         login = str(creds.get("login_url") or endpoint or LOGIN).rstrip("/")
         currencies = creds.get("currencies") or ["EUR"]
         if isinstance(currencies, str):
@@ -147,6 +156,7 @@ class PartnerCenterConnector:
             page_size=int(creds.get("page_size") or self.page_size),
             timeout=float(creds.get("timeout_seconds") or self.timeout),
             sandbox=ctx.sandbox,
+            outbound=ctx.outbound,
         )
 
     def _token(self, client: httpx.Client, settings: _Settings, *, fresh: bool = False) -> str:
@@ -168,26 +178,37 @@ class PartnerCenterConnector:
                     "resource": RESOURCE,
                 },
             )
+        except OutboundRefused as exc:
+            raise VendorError(f"Partner Center token: {exc.reason}", retryable=False) from None
         except httpx.TimeoutException as exc:
             raise VendorError(f"Partner Center token: timed out ({exc})", retryable=True) from None
         except httpx.TransportError as exc:
             raise VendorError(f"Partner Center token: {exc}", retryable=True) from None
         if response.status_code != 200:
             raise vendor_error_for(response, "token")
-        body = response.json()
-        token = str(body["access_token"])
+        try:
+            body = response.json()
+            token = str(body["access_token"])
+        except (ValueError, KeyError, TypeError):
+            # Whatever answered is no token service; its body is not repeated to the MSP.
+            raise VendorError(
+                "Partner Center token: the answer is not a token (HTTP 200 without access_token)",
+                retryable=False,
+            ) from None
         lifetime = float(body.get("expires_in") or 3600)
         with self._lock:
             self._tokens[key] = (token, time.time() + lifetime)
         return token
 
     def _client(self, settings: _Settings) -> AbstractContextManager[httpx.Client]:
-        """A pooled client per endpoint and timeout (thread-safe; kept for the process)."""
-        key = (settings.api, settings.timeout)
+        """A pooled client per endpoint, timeout and outbound policy (thread-safe; kept for
+        the process). Guarded: every connection is checked and pinned (kit.outbound)."""
+        key = (settings.api, settings.timeout, settings.outbound)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = httpx.Client(
+                client = self._clients[key] = guarded_client(
+                    settings.outbound,
                     base_url=settings.api,
                     timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
                     headers={"Accept": "application/json", "X-Locale": "en-US"},
@@ -218,6 +239,8 @@ class PartnerCenterConnector:
             }
             try:
                 response = client.request(method, path, params=params, json=json_body, headers=sent)
+            except OutboundRefused as exc:
+                raise VendorError(f"Partner Center {what}: {exc.reason}", retryable=False) from None
             except httpx.TimeoutException as exc:
                 raise VendorError(
                     f"Partner Center {what}: timed out ({exc})", retryable=True

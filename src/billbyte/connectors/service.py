@@ -29,6 +29,7 @@ from tenacity import (
 
 from billbyte.audit.service import record
 from billbyte.connectors.base import (
+    MAX_VENDOR_MESSAGE_CHARS,
     CustomerSpec,
     PartnerContext,
     ProvisionResult,
@@ -41,6 +42,7 @@ from billbyte.db.engine import assert_no_open_transaction
 from billbyte.jobs.service import enqueue, handler
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
+from billbyte.kit.outbound import OutboundPolicy, short_message
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
@@ -77,6 +79,7 @@ def context_for(runtime: Runtime, account: PartnerAccount) -> PartnerContext:
         endpoint_url=account.endpoint_url,
         sandbox=account.sandbox,
         credentials=partners.credentials_of(account, runtime.secret_key) or {},
+        outbound=OutboundPolicy.from_settings(runtime.settings),
     )
 
 
@@ -656,7 +659,11 @@ def collect(runtime: Runtime, partner_account_id: str) -> dict[str, Any]:
                 select(PartnerSync).where(PartnerSync.partner_account_id == partner_account_id)
             )
             assert failed_sync is not None
-            failed_sync.last_error = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
+            # Shown to the MSP: one short line, never a whole answer of whatever was reached.
+            failed_sync.last_error = short_message(
+                f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}",
+                MAX_VENDOR_MESSAGE_CHARS,
+            )
             failed_sync.consecutive_failures += 1
             uow.commit()
         raise

@@ -4,6 +4,7 @@ from fastapi import APIRouter, status
 
 from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, RuntimeDep, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.kit.outbound import OutboundPolicy
 from billbyte.kit.pagination import ListResponse
 from billbyte.kit.vendors import Vendor
 from billbyte.partners import service
@@ -26,7 +27,13 @@ router = APIRouter(prefix="/v1/partner-accounts", tags=["partner accounts"])
 def create_partner_account(
     body: PartnerAccountCreate, subject: Subject, uow: Uow, runtime: RuntimeDep
 ) -> PartnerAccountOut:
-    account = service.create(uow.session, subject, body, runtime.secret_key)
+    account = service.create(
+        uow.session,
+        subject,
+        body,
+        runtime.secret_key,
+        outbound=OutboundPolicy.from_settings(runtime.settings),
+    )
     uow.commit()
     return PartnerAccountOut.model_validate(account)
 
@@ -73,6 +80,13 @@ def update_partner_account(
     uow: Uow,
     runtime: RuntimeDep,
 ) -> PartnerAccountOut:
-    account = service.update(uow.session, subject, partner_account_id, body, runtime.secret_key)
+    account = service.update(
+        uow.session,
+        subject,
+        partner_account_id,
+        body,
+        runtime.secret_key,
+        outbound=OutboundPolicy.from_settings(runtime.settings),
+    )
     uow.commit()
     return PartnerAccountOut.model_validate(account)

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, RuntimeDep, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.kit.outbound import OutboundPolicy
 from billbyte.kit.pagination import ListResponse
 from billbyte.webhooks import service
 from billbyte.webhooks.network import check_destination
@@ -33,7 +34,7 @@ router = APIRouter()
 def create_webhook_endpoint(
     body: WebhookEndpointCreate, subject: Subject, uow: Uow, runtime: RuntimeDep
 ) -> WebhookEndpointCreated:
-    check_destination(str(body.url), runtime.settings.webhook_allow_private)
+    check_destination(str(body.url), OutboundPolicy.from_settings(runtime.settings))
     endpoint, secret = service.create_endpoint(uow.session, subject, body, runtime.secret_key)
     uow.commit()
     return WebhookEndpointCreated(

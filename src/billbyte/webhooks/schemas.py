@@ -37,7 +37,9 @@ WebhookUrl = Annotated[HttpUrl, AfterValidator(_url_fits)]
 class WebhookEndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: WebhookUrl = Field(description="Where events are POSTed (http or https).")
+    url: WebhookUrl = Field(
+        description="Where events are POSTed (https; http only if the operator allows it)."
+    )
     event_types: list[str] = Field(
         min_length=1,
         max_length=len(EVENT_TYPES) + 1,

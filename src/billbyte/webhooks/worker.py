@@ -23,6 +23,7 @@ from sqlalchemy import CursorResult, or_, select, update
 from billbyte import __version__
 from billbyte.kit.clock import utcnow
 from billbyte.kit.ids import new_id
+from billbyte.kit.outbound import OutboundPolicy, OutboundRefused, guarded_client, short_message
 from billbyte.runtime import Runtime
 from billbyte.webhooks.models import (
     WebhookDelivery,
@@ -30,7 +31,6 @@ from billbyte.webhooks.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from billbyte.webhooks.network import private_address
 from billbyte.webhooks.service import ENABLED, decrypt_secret
 from billbyte.webhooks.signing import HEADER, signature_header
 
@@ -89,11 +89,13 @@ class _Outcome:
     duration_ms: int
 
 
-def new_http_client() -> httpx.Client:
-    # Redirects are not followed: a 3xx is a failed attempt, the URL should be fixed.
-    return httpx.Client(
+def new_http_client(policy: OutboundPolicy) -> httpx.Client:
+    """Every connection is checked and pinned to the address checked (a second DNS answer
+    cannot send it elsewhere). Redirects are not followed: a 3xx is a failed attempt, the URL
+    should be fixed."""
+    return guarded_client(
+        policy,
         timeout=TIMEOUT_SECONDS,
-        follow_redirects=False,
         headers={"User-Agent": f"BillByte-Webhooks/{__version__}"},
     )
 
@@ -116,7 +118,7 @@ def deliver_due(
     due = _due_ids(runtime, clock(), limit)
     if not due:
         return 0
-    client = http_client or new_http_client()
+    client = http_client or new_http_client(OutboundPolicy.from_settings(runtime.settings))
     attempts = 0
     try:
         for delivery_id in due:
@@ -124,11 +126,7 @@ def deliver_due(
             claim = _claim(runtime, delivery_id, claimed_at)
             if claim is None:
                 continue
-            outcome = (
-                _attempt(client, claim, runtime.secret_key, claimed_at)
-                if runtime.settings.webhook_allow_private or not private_address(claim.url)
-                else _Outcome(False, None, "destination is not a public address", 0)
-            )
+            outcome = _attempt(client, claim, runtime.secret_key, claimed_at)
             _finish(runtime, claim, outcome, claimed_at)
             attempts += 1
     finally:
@@ -280,8 +278,11 @@ def _attempt(client: httpx.Client, claim: _Claim, secret_key: str, now: datetime
                 if len(snippet) >= MAX_RESPONSE_BYTES:
                     break
             text = snippet[:MAX_RESPONSE_BYTES].decode("utf-8", "replace").strip()
-            error = f"HTTP {status}" + (f": {text}" if text else "")
+            # One short clean line: the answer may come from anything the URL reached.
+            error = f"HTTP {status}" + (f": {short_message(text)}" if text else "")
             return _Outcome(False, status, _truncate(error), elapsed_ms())
+    except OutboundRefused as exc:
+        return _Outcome(False, None, _truncate(f"destination refused: {exc.reason}"), 0)
     except Exception as exc:  # any failure is this attempt's outcome, never the pass's end
         return _Outcome(False, None, _truncate(f"{type(exc).__name__}: {exc}"), elapsed_ms())
 
@@ -351,7 +352,7 @@ def run_forever(
 ) -> None:
     """Deliver until ``stop`` is set: a pass, then a pause of ``interval`` seconds unless the
     pass was full (then straight on). A failing pass is logged and retried."""
-    client = http_client or new_http_client()
+    client = http_client or new_http_client(OutboundPolicy.from_settings(runtime.settings))
     try:
         while not stop.is_set():
             try:
