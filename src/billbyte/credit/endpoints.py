@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from billbyte.api.deps import Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
@@ -18,9 +18,9 @@ router = APIRouter(tags=["credit control"])
 class CreditPolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    thresholds: list[Annotated[int, Field(gt=0, le=1000)]] = Field(min_length=1)
+    thresholds: list[Annotated[StrictInt, Field(gt=0, le=1000)]] = Field(min_length=1)
     action: Literal["notify", "suspend"] = "notify"
-    suspend_at: int = Field(default=100, gt=0, le=1000)
+    suspend_at: StrictInt = Field(default=100, gt=0, le=1000)
 
 
 class CreditPolicyOut(BaseModel):
