@@ -41,7 +41,20 @@ SEED = 20261201
 # Failures in areas other helpers own, known and routed; the coordinator removes each
 # entry once that fix is merged. (operation label, check name or "server_error"): reason.
 # "server_error" is an exception escaping the app (the in-process transport re-raises it).
-KNOWN: dict[tuple[str, str], str] = {}
+KNOWN: dict[tuple[str, str], str] = {
+    # period=0000-01 matches the documented YYYY-MM pattern; "year 0 is out of range" (500).
+    ("GET /v1/customers/{customer_id}/analytics", "server_error"): (
+        "fixed by csvbounds (kit/periods.py period boundaries, analytics)"
+    ),
+    ("GET /v1/customers/{customer_id}/focus", "server_error"): (
+        "fixed by csvbounds (kit/periods.py period boundaries, exports)"
+    ),
+}
+
+# Not fuzzed: the fuzzer sees its own key's id in GET /v1/api-keys and revoking it would
+# turn the rest of the run into 401s. tests/api/test_roles.py and test_authentication.py
+# cover revocation by hand; test_openapi_conformance.py its 400 and 405.
+NOT_FUZZED = "/v1/api-keys/{api_key_id}/revoke"
 
 
 @dataclass(frozen=True)
@@ -128,7 +141,6 @@ def _config(tenant: Tenant, ids: dict[str, str]) -> SchemathesisConfig:
         "query.partner_account_id": "partner_account",
         "body.partner_account_id": "partner_account",
         "path.vendor_account_id": "vendor_account",
-        "path.api_key_id": "api_key",
         "path.plan_id": "plan",
         "path.rule_id": "rule",
         "path.offer_id": "offer",
@@ -140,11 +152,15 @@ def _config(tenant: Tenant, ids: dict[str, str]) -> SchemathesisConfig:
             "seed": SEED,
             "headers": {"Authorization": f"Bearer {tenant.key}"},
             "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True},
-            "phases": {"stateful": {"enabled": False}},
+            "phases": {
+                "stateful": {"enabled": False},
+                # Two undeclared methods per path are enough to see 405 + Allow everywhere.
+                "coverage": {"unexpected-methods": ["PATCH", "TRACE"]},
+            },
             "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
             "dictionaries": {name: {"values": [value]} for name, value in dictionaries.items()},
             "parameters": {
-                key: {"dictionary": name, "probability": 0.5} for key, name in seeded.items()
+                **{key: {"dictionary": name, "probability": 0.5} for key, name in seeded.items()},
             },
         }
     )
@@ -197,7 +213,7 @@ def test_the_api_answers_what_its_openapi_document_says(tenant: Tenant) -> None:
     ids = _seed(tenant)
     schema = schemathesis.openapi.from_asgi(
         "/openapi.json", tenant.client.app, config=_config(tenant, ids)
-    )
+    ).exclude(path=NOT_FUZZED)
     assert len(list(schema.get_all_operations())) > 70  # the whole document, not a corner
 
     findings, statuses = _run(schema)
