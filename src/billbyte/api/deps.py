@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from pydantic import BeforeValidator
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 
 from billbyte.db.uow import UnitOfWork
 from billbyte.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
