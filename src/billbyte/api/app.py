@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from billbyte import __version__
 from billbyte.analytics.endpoints import router as analytics_router
-from billbyte.api import problems
+from billbyte.api import problems, responses
 from billbyte.api.headers import SecurityHeadersMiddleware
 from billbyte.api.ratelimit import RateLimitMiddleware, RateLimits
 from billbyte.audit.endpoints import router as audit_router
@@ -99,6 +99,7 @@ def _document_problems(app: FastAPI) -> None:
                     content = response.get("content", {})
                     if problems.PROBLEM_JSON in content and "application/json" in content:
                         content[problems.PROBLEM_JSON] = content.pop("application/json")
+        responses.declare_cross_cutting(document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
@@ -84,6 +85,23 @@ Subject = Annotated[AuthSubject, Depends(get_subject)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 Cursor = Annotated[str | None, Query(description="Cursor from the previous page.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
+
+
+def _true_or_false(value: object) -> object:
+    """The document says boolean, and a boolean in a query string is spelled ``true`` or
+    ``false``. Pydantic alone also reads 0/1, yes/no, on/off, t/f: a client's ``active=0``
+    or a typo would then filter silently instead of being told it was not understood."""
+    if value is None or isinstance(value, bool):
+        return value
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    raise ValueError("must be true or false")
+
+
+QueryBool = Annotated[bool | None, BeforeValidator(_true_or_false)]
+"""An optional boolean query parameter: exactly ``true`` or ``false``."""
 DEFAULT_PAGE = DEFAULT_LIMIT
 # Every period query parameter: a month YYYY-MM in the supported range (billbyte.kit.periods).
 PeriodQuery = Annotated[PeriodText, Query(description=f"Billing period, YYYY-MM, {SUPPORTED}.")]

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from billbyte.api.headers import NO_STORE, SECURITY_HEADERS
 from billbyte.kit.errors import BillByteError
@@ -55,6 +56,25 @@ def _field_path(loc: tuple[Any, ...], error_type: str = "") -> str:
         return "body"  # the location's second part is a character offset, not a field
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "/".join(str(p) for p in loc)
+
+
+# The methods an HTTP API can be asked about; ``Allow`` lists those among them served here.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method served at this path. Starlette's own ``Allow`` names only the methods of
+    the first route whose path matched, but one path is often several routes (GET and POST
+    on a collection are two operations) and RFC 9110 wants them all: ask the router, method
+    by method, which would be served."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 def install(app: FastAPI) -> None:
@@ -113,9 +133,16 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route {request.method} {request.url.path}."
-        return problem(
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not supported here; use {', '.join(allowed)}."
+        response = problem(
             exc.status_code, code, code.replace("_", " ").capitalize(), detail, request.url.path
         )
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, QueryBool, Subject, Uow
 from billbyte.api.responses import CONFLICT, READ, READ_ONE, WRITE
 from billbyte.catalog import service
 from billbyte.catalog.schemas import (
@@ -44,7 +44,7 @@ def create_offer(body: OfferCreate, subject: Subject, uow: Uow) -> OfferOut:
 def list_offers(
     subject: Subject,
     uow: Uow,
-    active: bool | None = None,
+    active: QueryBool = None,
     vendor: Vendor | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from billbyte.catalog.proration import Frequency, Term
 from billbyte.kit.money import known_currencies
@@ -36,7 +36,7 @@ SERVICE_CATEGORIES = (
 
 # Stored as NUMERIC(38, 18) on PostgreSQL: at most 20 integer digits and 18 decimals.
 Price = Annotated[Decimal, Field(ge=0, lt=Decimal("1e20"), decimal_places=18)]
-Seats = Annotated[int, Field(ge=1, le=1_000_000)]
+Seats = Annotated[StrictInt, Field(ge=1, le=1_000_000)]
 
 
 def _check_currency(value: str) -> str:
@@ -92,7 +92,7 @@ class OfferCreate(BaseModel):
     )
     term: Term = Term.MONTHLY
     billing_frequency: Frequency = Frequency.MONTHLY
-    active: bool = True
+    active: StrictBool = True
 
     _cost_currency = field_validator("cost_currency")(_check_currency)
     _category = field_validator("service_category")(_check_category)
@@ -117,7 +117,7 @@ class OfferUpdate(BaseModel):
         default=None,
         description="First day of the new cost/list/selling prices. Default: today (UTC).",
     )
-    active: bool | None = None
+    active: StrictBool | None = None
 
     _category = field_validator("service_category")(_check_category)
     _prices = field_validator("prices")(_check_prices)
@@ -159,7 +159,7 @@ class SubscriptionCreate(BaseModel):
     offer_id: str
     quantity: Seats
     start_date: SupportedDate | None = Field(default=None, description="Default: today (UTC).")
-    auto_renew: bool = True
+    auto_renew: StrictBool = True
 
 
 class SubscriptionUpdate(BaseModel):
@@ -171,7 +171,7 @@ class SubscriptionUpdate(BaseModel):
     effective_date: SupportedDate | None = Field(
         default=None, description="Default: today (UTC), or the start date if later."
     )
-    auto_renew: bool | None = None
+    auto_renew: StrictBool | None = None
 
 
 class SubscriptionCancel(BaseModel):

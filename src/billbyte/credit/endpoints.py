@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from billbyte.api.deps import PeriodQuery, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
@@ -20,10 +20,10 @@ router = APIRouter(tags=["credit control"])
 class CreditPolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    thresholds: list[Annotated[int, Field(gt=0, le=1000)]] = Field(min_length=1)
+    thresholds: list[Annotated[StrictInt, Field(gt=0, le=1000)]] = Field(min_length=1)
     action: Literal["notify", "suspend"] = "notify"
-    suspend_at: int = Field(default=100, gt=0, le=1000)
-    prepaid_overdraft: bool = Field(
+    suspend_at: StrictInt = Field(default=100, gt=0, le=1000)
+    prepaid_overdraft: StrictBool = Field(
         default=False,
         description="Let charges draw prepaid balances below zero (else the rest is invoiced).",
     )

@@ -6,7 +6,14 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from babel import Locale, UnknownLocaleError
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_serializer,
+    field_validator,
+)
 
 from billbyte.kit.money import known_currencies
 from billbyte.kit.vendors import Vendor
@@ -98,11 +105,11 @@ class CustomerCreate(BaseModel):
     country: str | None = None
     locale: str = "en"
     billing_cycle: BillingCycle = BillingCycle.MONTHLY
-    billing_anchor_day: int = Field(default=1, ge=1, le=28)
+    billing_anchor_day: StrictInt = Field(default=1, ge=1, le=28)
     credit_limit: CreditLimit | None = None
     price_plan_id: str | None = Field(default=None, description="Null: the MSP's default plan.")
     prepaid_balance: CreditLimit | None = None
-    credit_thresholds: list[Annotated[int, Field(gt=0, le=1000)]] | None = Field(
+    credit_thresholds: list[Annotated[StrictInt, Field(gt=0, le=1000)]] | None = Field(
         default=None, description="Percentages of the limit; null: the MSP's policy."
     )
     credit_action: Literal["notify", "suspend"] | None = Field(
@@ -124,11 +131,11 @@ class CustomerUpdate(BaseModel):
     country: str | None = None
     locale: str | None = None
     billing_cycle: BillingCycle | None = None
-    billing_anchor_day: int | None = Field(default=None, ge=1, le=28)
+    billing_anchor_day: StrictInt | None = Field(default=None, ge=1, le=28)
     credit_limit: CreditLimit | None = None
     price_plan_id: str | None = Field(default=None, description="Null: the MSP's default plan.")
     prepaid_balance: CreditLimit | None = None
-    credit_thresholds: list[Annotated[int, Field(gt=0, le=1000)]] | None = Field(
+    credit_thresholds: list[Annotated[StrictInt, Field(gt=0, le=1000)]] | None = Field(
         default=None, description="Percentages of the limit; null: the MSP's policy."
     )
     credit_action: Literal["notify", "suspend"] | None = Field(

@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     WithJsonSchema,
     field_serializer,
     model_validator,
@@ -179,7 +180,7 @@ class FxPolicyIn(BaseModel):
 
     base_currency: Currency = Field(default="EUR")
     mode: PolicyMode = PolicyMode.CHARGE_DAY
-    max_staleness_days: int = Field(default=7, ge=0, le=366)
+    max_staleness_days: StrictInt = Field(default=7, ge=0, le=366)
 
 
 class FxPolicyOut(BaseModel):

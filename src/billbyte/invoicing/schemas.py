@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from billbyte.kit.money import parse_decimal
 from billbyte.kit.periods import PeriodText
@@ -12,7 +12,7 @@ from billbyte.kit.periods import PeriodText
 class InvoiceSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_days: int = Field(
+    grace_days: StrictInt = Field(
         default=5,
         ge=0,
         le=60,
@@ -39,7 +39,7 @@ class InvoiceRunCreate(BaseModel):
         description="YYYY-MM: the month whose billing periods end (monthly customers: "
         "that month; quarterly: if it ends a quarter; annual: if it is December).",
     )
-    force: bool = Field(
+    force: StrictBool = Field(
         default=False, description="Finalize even if the grace period has not passed yet."
     )
 

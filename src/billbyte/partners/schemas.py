@@ -4,7 +4,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StrictBool,
+    field_serializer,
+)
 
 from billbyte.kit.vendors import Vendor
 
@@ -31,7 +39,7 @@ class PartnerAccountCreate(BaseModel):
     credentials: dict[str, Any] | None = Field(
         default=None, description="Write-only; encrypted at rest and never returned."
     )
-    sandbox: bool = False
+    sandbox: StrictBool = False
     endpoint_url: EndpointUrl | None = None
     partner_discount_percent: Decimal = Field(
         default=Decimal(0), ge=0, le=100, decimal_places=DISCOUNT_PLACES
@@ -45,7 +53,7 @@ class PartnerAccountUpdate(BaseModel):
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     vendor_account_id: str | None = Field(default=None, max_length=200)
     credentials: dict[str, Any] | None = None
-    sandbox: bool | None = None
+    sandbox: StrictBool | None = None
     endpoint_url: EndpointUrl | None = None
     partner_discount_percent: Decimal | None = Field(
         default=None, ge=0, le=100, decimal_places=DISCOUNT_PLACES

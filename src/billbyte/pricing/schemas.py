@@ -4,7 +4,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_serializer,
+    model_validator,
+)
 
 from billbyte.kit.money import known_currencies
 from billbyte.kit.vendors import Vendor
@@ -112,7 +119,7 @@ class PricePlanIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=1000)
-    is_default: bool = False
+    is_default: StrictBool = False
     rules: list[PriceRuleIn] = Field(default_factory=list)
 
 
@@ -121,7 +128,7 @@ class PricePlanUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
-    is_default: bool | None = None
+    is_default: StrictBool | None = None
 
 
 class PricePlanOut(BaseModel):
