@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from billbyte.credit import prepaid
@@ -40,6 +40,17 @@ def backend() -> str:
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(steps=st.lists(STEP, min_size=1, max_size=8), overdraft=st.booleans())
+# Found by this property: a later month whose charges fell gave funds back after an earlier,
+# under-funded month had been settled, so settling again drew once more.
+@example(
+    steps=[
+        ("top_up", Decimal("90")),
+        ("rate", {"2025-02": Decimal("40")}),
+        ("rate", {"2025-01": Decimal("100")}),
+        ("rate", {"2025-02": Decimal("0")}),
+    ],
+    overdraft=False,
+)
 def test_balance_is_top_ups_minus_draws_and_rerating_never_draws_twice(
     tenant: Tenant,
     runtime: Runtime,

@@ -263,10 +263,13 @@ def settle(session: Session, customer: Customer) -> int:
     charges = _open_charges(session, customer, closed)
     drawn = _drawn(session, customer.id)
     made = 0
-    for period in sorted((set(charges) | set(drawn)) - closed):
-        wanted = _capped(
-            session, customer, charges.get(period, Decimal(0)) - drawn.get(period, Decimal(0))
-        )
+    periods = sorted((set(charges) | set(drawn)) - closed)
+    change = {p: charges.get(p, Decimal(0)) - drawn.get(p, Decimal(0)) for p in periods}
+    # Give back first, then draw oldest month first: a month whose charges fell frees funds
+    # that an earlier, under-funded month may use, so one pass reaches the fixed point and
+    # settling again moves nothing.
+    for period in [p for p in periods if change[p] < 0] + [p for p in periods if change[p] > 0]:
+        wanted = _capped(session, customer, change[period])
         if wanted:
             _move(
                 session,
