@@ -70,6 +70,8 @@ class PipelineResult:
     totals: dict[str, dict[str, str]]
     sub_accounts: list[str]
     slices: list[SliceFile] = field(default_factory=list)
+    # Distinct (sub_account_id, billing_account_id) pairs: a line is attributed by either.
+    accounts: list[tuple[str | None, str | None]] = field(default_factory=list)
 
 
 def _noop(_stage: str, _fraction: float) -> None:
@@ -438,6 +440,13 @@ def _run(
         .to_list()
         if v
     )
+    accounts = [
+        (sub, billing)
+        for sub, billing in stored.select("sub_account_id", "billing_account_id")
+        .unique()
+        .collect()
+        .iter_rows()
+    ]
     progress("done", 1.0)
     return PipelineResult(
         reader=reader.name,
@@ -450,4 +459,5 @@ def _run(
         totals=totals,
         sub_accounts=sub_accounts,
         slices=slices,
+        accounts=accounts,
     )
