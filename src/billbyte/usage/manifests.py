@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -154,3 +155,25 @@ def read_manifest(path: Path) -> Manifest:
 def resolve_manifest(path: Path) -> list[Path]:
     """The report files a manifest lists, in its order, resolved beside the manifest."""
     return read_manifest(path).files
+
+
+def expand(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """Each CUR manifest replaced by the report files it lists (found beside it).
+
+    Shared by the CLI, the API upload and the connectors. A part given as well as listed by
+    a manifest (an upload of the manifest with its parts) is one file, imported once.
+    """
+    expanded: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for path, name in files:
+        entries = (
+            [(part, part.name) for part in resolve_manifest(path)]
+            if is_manifest(path)
+            else [(path, name)]
+        )
+        for entry, entry_name in entries:
+            key = entry.resolve()
+            if key not in seen:
+                seen.add(key)
+                expanded.append((entry, entry_name))
+    return expanded

@@ -140,16 +140,10 @@ def import_files(
 
 
 def expand_manifests(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
-    """Replace a CUR delivery manifest by the report files it lists (found beside it)."""
+    """Replace each CUR delivery manifest by the report files it lists (see manifests)."""
     from billbyte.usage import manifests
 
-    expanded: list[tuple[Path, str]] = []
-    for path, name in files:
-        if manifests.is_manifest(path):
-            expanded.extend((part, part.name) for part in manifests.resolve_manifest(path))
-        else:
-            expanded.append((path, name))
-    return expanded
+    return manifests.expand(files)
 
 
 def stale_before(runtime: Runtime) -> datetime:
