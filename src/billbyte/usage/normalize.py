@@ -104,8 +104,18 @@ _OFFSET_FORMAT = "%Y-%m-%d %H:%M:%S%.f%:z"
 TIMESTAMP_FORMATS = (*_NAIVE_FORMATS, _OFFSET_FORMAT)
 
 
+# M/D/YY (the FOCUS specification's own examples write 10/1/25): the year is 2000 + YY.
+# Billing data from the 1900s does not exist, and chrono's %Y would read "25" as year 25.
+_TWO_DIGIT_YEAR = r"^(\d{1,2})/(\d{1,2})/(\d{2})(\s|$)"
+
+
 def _timestamp_text(expr: pl.Expr) -> pl.Expr:
-    return expr.str.replace(r" UTC$", "").str.replace("T", " ").str.replace(r"Z$", "")
+    return (
+        expr.str.replace(r" UTC$", "")
+        .str.replace(_TWO_DIGIT_YEAR, "${1}/${2}/20${3}${4}")
+        .str.replace("T", " ")
+        .str.replace(r"Z$", "")
+    )
 
 
 def _parse(text_: pl.Expr, fmt: str) -> pl.Expr:
