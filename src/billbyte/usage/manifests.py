@@ -16,8 +16,8 @@ their base name in the manifest's directory (S3 prefixes do not exist locally).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
