@@ -62,3 +62,15 @@ def test_a_period_starting_after_its_end_is_rejected_naming_the_row(
     errors = caught.value.errors
     assert [error["row"] for error in errors] == [2]
     assert f"{column} " in errors[0]["message"] and "is after" in errors[0]["message"]
+
+
+def test_a_year_not_written_with_four_digits_is_rejected_not_read_as_year_25(
+    importer: Importer, tmp_path: Path
+) -> None:
+    rows = read_rows(SPEC_EXAMPLE)
+    rows[0]["BillingPeriodStart"] = "25-10-01"  # neither M/D/YY nor a four-digit year
+    with pytest.raises(RejectedFile) as caught:
+        importer(_write(tmp_path, rows))
+    errors = caught.value.errors
+    assert [error["row"] for error in errors] == [1]
+    assert "BillingPeriodStart: cannot read 25-10-01 as timestamp" in errors[0]["message"]

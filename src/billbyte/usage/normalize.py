@@ -118,12 +118,22 @@ def _timestamp_text(expr: pl.Expr) -> pl.Expr:
     )
 
 
+def _four_digit_year(fmt: str) -> str:
+    """chrono's %Y takes any number of digits ("25-10-01" would be year 25): the year of a
+    format must be written with four (two-digit years were expanded before)."""
+    if fmt.startswith("%Y"):
+        return r"^\d{4}\D"
+    return r"^\d{1,2}/\d{1,2}/\d{4}(\D|$)"
+
+
 def _parse(text_: pl.Expr, fmt: str) -> pl.Expr:
     if fmt == _OFFSET_FORMAT:
-        return text_.str.to_datetime(
+        parsed = text_.str.to_datetime(
             fmt, strict=False, time_unit="us", time_zone="UTC"
         ).dt.replace_time_zone(None)
-    return text_.str.to_datetime(fmt, strict=False, time_unit="us")
+    else:
+        parsed = text_.str.to_datetime(fmt, strict=False, time_unit="us")
+    return pl.when(text_.str.contains(_four_digit_year(fmt))).then(parsed)
 
 
 def to_timestamp(expr: pl.Expr, formats: Sequence[str] = TIMESTAMP_FORMATS) -> pl.Expr:
