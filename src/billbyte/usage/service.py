@@ -31,6 +31,7 @@ from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.partners import service as partners
+from billbyte.partners.models import PartnerAccount
 from billbyte.rating import triggers
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
@@ -249,6 +250,14 @@ def _commit_slices(
         session = uow.session
         item = session.get(UsageImport, import_id)
         assert item is not None
+        # Commits of one partner account's imports are serialised: whether a billed slice
+        # supersedes an unbilled one is decided across slices, which row locks on the
+        # slices alone cannot make safe against a concurrent import of the other.
+        session.execute(
+            select(PartnerAccount.id)
+            .where(PartnerAccount.id == item.partner_account_id)
+            .with_for_update()
+        )
         replaced = unchanged = superseded = 0
         changed_periods: set[str] = set()
         superseded_scopes = _superseded_scopes(session, item.partner_account_id, result.slices)
