@@ -51,6 +51,11 @@ def _load(path: Path) -> Any:
         raise InvalidInput(
             f"{path.name}: not a readable JSON manifest ({exc}).", code="bad_manifest"
         ) from None
+    except RecursionError:
+        # A deeply nested upload is no manifest; staging refuses it as json_too_deep.
+        raise InvalidInput(
+            f"{path.name}: not a JSON manifest (nested too deeply).", code="bad_manifest"
+        ) from None
 
 
 def _is_manifest_document(document: Any) -> bool:
