@@ -98,11 +98,20 @@ def create_import(
     try:
         paths = []
         for index, upload in enumerate(file):
-            name = Path(upload.filename or f"upload-{index}").name
-            target = work / f"{index}-{name}"
+            name = Path(upload.filename or "").name
+            if name in ("", ".", ".."):
+                name = f"upload-{index}"
+            # Under its own name, so that a CUR manifest finds the parts uploaded with it;
+            # a second file of the same name goes into a folder of its own.
+            target = work / name
+            if target.exists():
+                target = work / str(index) / name
+                target.parent.mkdir()
             with target.open("wb") as out:
                 shutil.copyfileobj(upload.file, out, length=1024 * 1024)
             paths.append((target, name))
+        # The same expansion as the CLI's: a manifest stands for the parts it lists.
+        paths = service.expand_manifests(paths)
         item = service.import_files(
             runtime,
             subject,

@@ -16,6 +16,7 @@ their base name in the manifest's directory (S3 prefixes do not exist locally).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -49,6 +50,11 @@ def _load(path: Path) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(
             f"{path.name}: not a readable JSON manifest ({exc}).", code="bad_manifest"
+        ) from None
+    except RecursionError:
+        # A deeply nested upload is no manifest; staging refuses it as json_too_deep.
+        raise InvalidInput(
+            f"{path.name}: not a JSON manifest (nested too deeply).", code="bad_manifest"
         ) from None
 
 
@@ -154,3 +160,25 @@ def read_manifest(path: Path) -> Manifest:
 def resolve_manifest(path: Path) -> list[Path]:
     """The report files a manifest lists, in its order, resolved beside the manifest."""
     return read_manifest(path).files
+
+
+def expand(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """Each CUR manifest replaced by the report files it lists (found beside it).
+
+    Shared by the CLI, the API upload and the connectors. A part given as well as listed by
+    a manifest (an upload of the manifest with its parts) is one file, imported once.
+    """
+    expanded: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    for path, name in files:
+        entries = (
+            [(part, part.name) for part in resolve_manifest(path)]
+            if is_manifest(path)
+            else [(path, name)]
+        )
+        for entry, entry_name in entries:
+            key = entry.resolve()
+            if key not in seen:
+                seen.add(key)
+                expanded.append((entry, entry_name))
+    return expanded

@@ -77,6 +77,10 @@ class UsageSlice(Base):
     row_count: Mapped[int] = mapped_column(Integer)
     fingerprint: Mapped[str] = mapped_column(String(64))
     totals: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Scopes of provisional slices of the same period that this one supersedes (a billed
+    # Partner Center invoice supersedes the period's unbilled slice): kept, so that the rule
+    # holds when the provisional slice arrives after it.
+    supersedes: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True, default=list)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -104,16 +104,36 @@ _OFFSET_FORMAT = "%Y-%m-%d %H:%M:%S%.f%:z"
 TIMESTAMP_FORMATS = (*_NAIVE_FORMATS, _OFFSET_FORMAT)
 
 
+# M/D/YY (the FOCUS specification's own examples write 10/1/25): the year is 2000 + YY.
+# Billing data from the 1900s does not exist, and chrono's %Y would read "25" as year 25.
+_TWO_DIGIT_YEAR = r"^(\d{1,2})/(\d{1,2})/(\d{2})(\s|$)"
+
+
 def _timestamp_text(expr: pl.Expr) -> pl.Expr:
-    return expr.str.replace(r" UTC$", "").str.replace("T", " ").str.replace(r"Z$", "")
+    return (
+        expr.str.replace(r" UTC$", "")
+        .str.replace(_TWO_DIGIT_YEAR, "${1}/${2}/20${3}${4}")
+        .str.replace("T", " ")
+        .str.replace(r"Z$", "")
+    )
+
+
+def _four_digit_year(fmt: str) -> str:
+    """chrono's %Y takes any number of digits ("25-10-01" would be year 25): the year of a
+    format must be written with four (two-digit years were expanded before)."""
+    if fmt.startswith("%Y"):
+        return r"^\d{4}\D"
+    return r"^\d{1,2}/\d{1,2}/\d{4}(\D|$)"
 
 
 def _parse(text_: pl.Expr, fmt: str) -> pl.Expr:
     if fmt == _OFFSET_FORMAT:
-        return text_.str.to_datetime(
+        parsed = text_.str.to_datetime(
             fmt, strict=False, time_unit="us", time_zone="UTC"
         ).dt.replace_time_zone(None)
-    return text_.str.to_datetime(fmt, strict=False, time_unit="us")
+    else:
+        parsed = text_.str.to_datetime(fmt, strict=False, time_unit="us")
+    return pl.when(text_.str.contains(_four_digit_year(fmt))).then(parsed)
 
 
 def to_timestamp(expr: pl.Expr, formats: Sequence[str] = TIMESTAMP_FORMATS) -> pl.Expr:

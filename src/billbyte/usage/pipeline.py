@@ -70,6 +70,8 @@ class PipelineResult:
     totals: dict[str, dict[str, str]]
     sub_accounts: list[str]
     slices: list[SliceFile] = field(default_factory=list)
+    # Distinct (sub_account_id, billing_account_id) pairs: a line is attributed by either.
+    accounts: list[tuple[str | None, str | None]] = field(default_factory=list)
 
 
 def _noop(_stage: str, _fraction: float) -> None:
@@ -194,6 +196,22 @@ def problem_columns(frame: pl.LazyFrame, mapping: Mapping_) -> pl.LazyFrame:
                 & (pl.col(_raw_name(name)).is_null() if _raw_name(name) in schema else pl.lit(True))
             ).then(pl.lit(f"{source}: missing (required for billing)"))
         )
+    for start, end in (
+        ("billing_period_start", "billing_period_end"),
+        ("charge_period_start", "charge_period_end"),
+    ):
+        # A period runs forward: a start after its end is a broken row, not an empty period.
+        problems.append(
+            pl.when(pl.col(start) > pl.col(end)).then(
+                pl.format(
+                    "{} {} is after {} {}",
+                    pl.lit(_source(mapping, start)),
+                    pl.col(start).dt.strftime("%Y-%m-%d %H:%M:%S"),
+                    pl.lit(_source(mapping, end)),
+                    pl.col(end).dt.strftime("%Y-%m-%d %H:%M:%S"),
+                )
+            )
+        )
     currencies = pl.Series(sorted(known_currencies()), dtype=pl.String)
     problems.append(
         pl.when(
@@ -212,6 +230,11 @@ def problem_columns(frame: pl.LazyFrame, mapping: Mapping_) -> pl.LazyFrame:
         pl.when(message == "").then(None).otherwise(message).alias("__problem"),
         rounded.cast(pl.Int32).alias("__rounded"),
     ).drop(raw_columns)
+
+
+def _source(mapping: Mapping_, name: str) -> str:
+    spec = mapping.fields.get(name)
+    return spec.source if spec is not None and spec.source else name
 
 
 def validate(
@@ -438,6 +461,13 @@ def _run(
         .to_list()
         if v
     )
+    accounts = [
+        (sub, billing)
+        for sub, billing in stored.select("sub_account_id", "billing_account_id")
+        .unique()
+        .collect()
+        .iter_rows()
+    ]
     progress("done", 1.0)
     return PipelineResult(
         reader=reader.name,
@@ -450,4 +480,5 @@ def _run(
         totals=totals,
         sub_accounts=sub_accounts,
         slices=slices,
+        accounts=accounts,
     )

@@ -27,13 +27,12 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
 from billbyte.customers import mapping
-from billbyte.customers.mapping import identifier_key
-from billbyte.customers.models import VendorAccount
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period  # analytics and rating.preview import it here
 from billbyte.partners import service as partners
+from billbyte.partners.models import PartnerAccount
 from billbyte.rating import triggers
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
@@ -143,16 +142,10 @@ def import_files(
 
 
 def expand_manifests(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
-    """Replace a CUR delivery manifest by the report files it lists (found beside it)."""
+    """Replace each CUR delivery manifest by the report files it lists (see manifests)."""
     from billbyte.usage import manifests
 
-    expanded: list[tuple[Path, str]] = []
-    for path, name in files:
-        if manifests.is_manifest(path):
-            expanded.extend((part, part.name) for part in manifests.resolve_manifest(path))
-        else:
-            expanded.append((path, name))
-    return expanded
+    return manifests.expand(files)
 
 
 def stale_before(runtime: Runtime) -> datetime:
@@ -258,19 +251,28 @@ def _commit_slices(
         session = uow.session
         item = session.get(UsageImport, import_id)
         assert item is not None
-        replaced = unchanged = 0
+        # Commits of one partner account's imports are serialised: whether a billed slice
+        # supersedes an unbilled one is decided across slices, which row locks on the
+        # slices alone cannot make safe against a concurrent import of the other.
+        session.execute(
+            select(PartnerAccount.id)
+            .where(PartnerAccount.id == item.partner_account_id)
+            .with_for_update()
+        )
+        replaced = unchanged = superseded = 0
         changed_periods: set[str] = set()
+        superseded_scopes = _superseded_scopes(session, item.partner_account_id, result.slices)
         for piece in result.slices:
-            current = session.scalar(
-                select(UsageSlice)
-                .where(
-                    UsageSlice.partner_account_id == item.partner_account_id,
-                    UsageSlice.billing_period == piece.billing_period,
-                    UsageSlice.scope_key == piece.scope_key,
-                    UsageSlice.is_current.is_(True),
-                )
-                .with_for_update()
+            current = _current_slice(
+                session, item.partner_account_id, piece.billing_period, piece.scope_key
             )
+            if piece.scope_key in superseded_scopes.get(piece.billing_period, set()):
+                # A provisional slice (e.g. "unbilled") whose period already has the billed
+                # slice that supersedes it, from this import or an earlier one: not counted,
+                # so the arrival order of the pages never changes a total.
+                superseded += 1
+                piece.path.unlink(missing_ok=True)
+                continue
             if current is not None and current.fingerprint == piece.fingerprint:
                 unchanged += 1
                 piece.path.unlink(missing_ok=True)
@@ -290,29 +292,23 @@ def _commit_slices(
                     row_count=piece.row_count,
                     fingerprint=piece.fingerprint,
                     totals=piece.totals,
+                    supersedes=piece.retires,
                 )
             )
             replaced += 1
             changed_periods.add(piece.billing_period)
-        for piece in result.slices:
-            # Provisional slices this delivery supersedes (e.g. "unbilled" once invoiced).
-            for scope_key in piece.retires:
-                provisional = session.scalar(
-                    select(UsageSlice).where(
-                        UsageSlice.partner_account_id == item.partner_account_id,
-                        UsageSlice.billing_period == piece.billing_period,
-                        UsageSlice.scope_key == scope_key,
-                        UsageSlice.is_current.is_(True),
-                    )
-                )
+        retired = 0
+        for period, scopes in superseded_scopes.items():
+            for scope_key in sorted(scopes):
+                provisional = _current_slice(session, item.partner_account_id, period, scope_key)
                 if provisional is not None:
                     provisional.is_current = False
                     provisional.superseded_at = utcnow()
-                    changed_periods.add(piece.billing_period)
+                    changed_periods.add(period)
+                    retired += 1
         session.flush()
-        linked = _linked_identifiers(session, item.partner_account_id)
         item.status = "completed"
-        item.outcome = "unchanged" if replaced == 0 else "imported"
+        item.outcome = "unchanged" if replaced == 0 and retired == 0 else "imported"
         item.detected_format = result.reader
         item.files = result.files
         item.content_sha256 = result.content_sha256
@@ -323,9 +319,12 @@ def _commit_slices(
         item.slices_replaced = replaced
         item.slices_unchanged = unchanged
         item.totals = result.totals
-        item.unassigned_sub_accounts = [
-            s for s in result.sub_accounts if identifier_key(s) not in linked
-        ]
+        if superseded:
+            item.message = (
+                f"{superseded} provisional slice(s) of this import not counted: a billed "
+                "invoice of the same period supersedes them."
+            )
+        item.unassigned_sub_accounts = _unassigned_sub_accounts(session, item, result)
         item.completed_at = utcnow()
         record(
             session,
@@ -361,13 +360,69 @@ def _commit_slices(
         return item
 
 
-def _linked_identifiers(session: Session, partner_account_id: str) -> dict[str, str]:
-    rows = session.execute(
-        select(VendorAccount.vendor_identifier, VendorAccount.customer_id).where(
-            VendorAccount.partner_account_id == partner_account_id
+def _current_slice(
+    session: Session, partner_account_id: str, period: str, scope_key: str
+) -> UsageSlice | None:
+    return session.scalar(
+        select(UsageSlice)
+        .where(
+            UsageSlice.partner_account_id == partner_account_id,
+            UsageSlice.billing_period == period,
+            UsageSlice.scope_key == scope_key,
+            UsageSlice.is_current.is_(True),
         )
+        .with_for_update()
     )
-    return {identifier_key(identifier): customer for identifier, customer in rows}
+
+
+def _superseded_scopes(
+    session: Session, partner_account_id: str, pieces: Sequence[pipeline.SliceFile]
+) -> dict[str, set[str]]:
+    """Per billing period, the provisional scopes superseded by a slice of this import or by
+    one already current: one rule whichever arrives first."""
+    scopes: dict[str, set[str]] = {}
+    for piece in pieces:
+        scopes.setdefault(piece.billing_period, set()).update(piece.retires)
+    periods = {piece.billing_period for piece in pieces}
+    if periods:
+        stored = session.execute(
+            select(UsageSlice.billing_period, UsageSlice.supersedes).where(
+                UsageSlice.partner_account_id == partner_account_id,
+                UsageSlice.billing_period.in_(periods),
+                UsageSlice.is_current.is_(True),
+            )
+        )
+        for period, supersedes in stored:
+            scopes.setdefault(period, set()).update(supersedes or [])
+    return {period: found for period, found in scopes.items() if found}
+
+
+def _unassigned_sub_accounts(
+    session: Session, item: UsageImport, result: pipeline.PipelineResult
+) -> list[str]:
+    """Sub-accounts of the import that no customer link attributes, by the same rule as the
+    summary and rating (a sub-account link, or failing that a billing-account link)."""
+    pairs = [(sub, billing) for sub, billing in result.accounts if sub]
+    if not pairs:
+        return []
+    lines = pl.LazyFrame(
+        {
+            "partner_account_id": [item.partner_account_id] * len(pairs),
+            "sub_account_id": [sub for sub, _ in pairs],
+            "billing_account_id": [billing for _, billing in pairs],
+        },
+        schema={
+            name: pl.String
+            for name in ("partner_account_id", "sub_account_id", "billing_account_id")
+        },
+    )
+    attributed = (
+        mapping.map_to_customers(lines, mapping.links_frame(session, item.msp_id))
+        .select("sub_account_id")
+        .collect()["sub_account_id"]
+        .to_list()
+    )
+    return sorted({sub for sub, _ in pairs} - set(attributed))
 
 
 def get_import(session: Session, subject: AuthSubject, import_id: str) -> UsageImport:

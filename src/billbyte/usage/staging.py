@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from billbyte.kit.errors import InvalidInput
 from billbyte.usage.limits import (
@@ -202,6 +204,7 @@ def _stage_csv(
     staged = StagedFile(name, target, "csv", sha, size)
     _csv_columns(staged)
     _check_not_truncated(staged, last_chunk)
+    check_field_counts(staged)
     return staged
 
 
@@ -440,19 +443,81 @@ def scan(staged: StagedFile) -> pl.LazyFrame:
     return frame
 
 
-def locate_ragged_record(staged: StagedFile) -> str | None:
-    """On the error path only: find the first record whose field count differs from the
-    header, so that the rejection names a row instead of quoting a parser."""
+class RaggedRow(InvalidInput):
+    code = "ragged_row"
+    title = "Ragged row"
+
+
+def ragged_record(staged: StagedFile) -> str | None:
+    """The first record whose field count breaks the rule, described; None if none does.
+
+    The rule (docs/usage.md): every record has as many fields as the header, except that an
+    exporter which never writes the header's trailing column(s) — every record short by the
+    same number of fields, like koku's 131-column CUR whose rows all have 130 — is read with
+    those columns empty. So the first record sets the width and any other width is named.
+    One pass in pyarrow's C++ parser; Python runs only for the first differing record.
+    """
     if staged.kind != "csv":
         return None
     expected = len(staged.columns)
     with staged.path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        for number, record in enumerate(reader, start=1):
-            if len(record) != expected:
-                return (
-                    f"{staged.name}: row {number} has {len(record)} fields, the header "
-                    f"has {expected}."
-                )
+        records = csv.reader(handle)
+        next(records, None)
+        try:
+            first = next(records, None)
+        except csv.Error:
+            first = None
+    if first is None:
+        return None
+    width = len(first)
+
+    def described(number: int, fields: int) -> str:
+        if width != expected and number > 1:
+            return (
+                f"{staged.name}: row {number} has {fields} fields but row 1 has {width} "
+                f"(the header has {expected})."
+            )
+        return f"{staged.name}: row {number} has {fields} fields, the header has {expected}."
+
+    if width > expected:
+        return described(1, width)
+    found: list[tuple[int, int]] = []
+
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        # The parser numbers physical records from the header (1); data rows count from 1.
+        found.append(((row.number or 1) - 1, row.actual_columns))
+        return "error"  # the first one is all the message needs
+
+    names = [f"c{index}" for index in range(width)]
+    try:
+        reader = pa_csv.open_csv(
+            staged.path,
+            read_options=pa_csv.ReadOptions(
+                skip_rows=1, column_names=names, block_size=CHUNK, use_threads=False
+            ),
+            parse_options=pa_csv.ParseOptions(
+                newlines_in_values=True, invalid_row_handler=on_invalid
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=names[:1], column_types={names[0]: pa.string()}
+            ),
+        )
+        for _batch in reader:
+            pass
+    except (pa.ArrowInvalid, StopIteration):
+        if not found:
+            return None  # not a field-count problem: the CSV parser of polars will say what
+    if found:
+        return described(*found[0])
     return None
+
+
+def check_field_counts(staged: StagedFile) -> None:
+    problem = ragged_record(staged)
+    if problem:
+        raise RaggedRow(problem)
+
+
+def locate_ragged_record(staged: StagedFile) -> str | None:
+    """On the error path: the ragged record behind a parser error, if that is what it is."""
+    return ragged_record(staged)
