@@ -40,11 +40,11 @@ from billbyte.catalog.schemas import (
 from billbyte.customers import service as customers
 from billbyte.customers.models import Customer
 from billbyte.fx import service as fx
+from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.money import quantum
 from billbyte.kit.pagination import Page, paginate
-from billbyte.rating import triggers
 from billbyte.rating.models import ClosedPeriod
 from billbyte.tenancy.auth import AuthSubject
 
@@ -257,7 +257,7 @@ def update_offer(session: Session, subject: AuthSubject, offer_id: str, data: Of
         after=after,
     )
     if any(before[k] != after[k] for k in ("price_history", "name", "service_category")):
-        triggers.pricing_changed(session, subject.msp_id)
+        follow_up.pricing_changed(session, subject.msp_id)
     return offer
 
 
@@ -469,7 +469,7 @@ def create_subscription(
         before=None,
         after=_snapshot(session, subscription),
     )
-    triggers.pricing_changed(session, subject.msp_id, customer_id=customer.id)
+    follow_up.pricing_changed(session, subject.msp_id, customer_id=customer.id)
     return subscription
 
 
@@ -550,7 +550,7 @@ def update_subscription(
             before=before,
             after=after,
         )
-        triggers.pricing_changed(session, subject.msp_id, customer_id=subscription.customer_id)
+        follow_up.pricing_changed(session, subject.msp_id, customer_id=subscription.customer_id)
     return subscription
 
 
@@ -661,7 +661,7 @@ def cancel_subscription(
         before=before,
         after={**_snapshot(session, subscription), "refunded": outcome.refunded},
     )
-    triggers.pricing_changed(session, subject.msp_id, customer_id=subscription.customer_id)
+    follow_up.pricing_changed(session, subject.msp_id, customer_id=subscription.customer_id)
     return subscription
 
 

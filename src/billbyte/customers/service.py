@@ -17,11 +17,11 @@ from billbyte.customers.schemas import (
     VendorAccountCreate,
     VendorStateOut,
 )
+from billbyte.jobs import follow_up
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.vendors import Vendor
 from billbyte.partners import service as partners
-from billbyte.rating import triggers
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.webhooks import service as webhooks
 
@@ -219,7 +219,7 @@ def update(
     if after != before:
         webhooks.emit(session, subject.msp_id, "customer.updated", to_out(customer).model_dump())
     if any(before.get(k) != after.get(k) for k in _RATING_FIELDS):
-        triggers.pricing_changed(session, subject.msp_id, customer_id=customer.id)
+        follow_up.pricing_changed(session, subject.msp_id, customer_id=customer.id)
     if after != before:
         record(
             session,
@@ -297,7 +297,7 @@ def link_vendor_account(
             "kind": kind.value,
         },
     )
-    triggers.links_changed(session, subject.msp_id)
+    follow_up.links_changed(session, subject.msp_id)
     return link
 
 
@@ -352,4 +352,4 @@ def unlink_vendor_account(
         after=None,
     )
     session.delete(link)
-    triggers.links_changed(session, subject.msp_id)
+    follow_up.links_changed(session, subject.msp_id)

@@ -52,12 +52,12 @@ from billbyte.fx.schemas import (
     PolicyMode,
     decimal_places,
 )
+from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import format_amount, validate_currency
 from billbyte.kit.pagination import Page, paginate
-from billbyte.rating import triggers
 from billbyte.tenancy.auth import AuthSubject
 
 RATE_PLACES = 18
@@ -202,7 +202,7 @@ def set_policy(session: Session, subject: AuthSubject, data: FxPolicyIn) -> Poli
             after=_policy_snapshot(after),
         )
     if _policy_snapshot(after) != _policy_snapshot(before):
-        triggers.fx_changed(session, subject.msp_id)  # open periods convert differently
+        follow_up.fx_changed(session, subject.msp_id)  # open periods convert differently
     return after
 
 
@@ -306,7 +306,7 @@ def upsert_rates(
                 "changes": changes,
             },
         )
-        triggers.fx_changed(session, subject.msp_id)  # open periods are re-rated
+        follow_up.fx_changed(session, subject.msp_id)  # open periods are re-rated
     return summary
 
 

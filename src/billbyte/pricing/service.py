@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
 from billbyte.customers import service as customers
+from billbyte.jobs import follow_up
 from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.partners import service as partners
@@ -20,7 +21,6 @@ from billbyte.pricing.schemas import (
     PriceRuleIn,
     PriceRuleOut,
 )
-from billbyte.rating import triggers
 from billbyte.tenancy.auth import AuthSubject
 
 
@@ -106,7 +106,7 @@ def create_plan(session: Session, subject: AuthSubject, data: PricePlanIn) -> Pr
         before=None,
         after=plan_out(session, plan).model_dump(mode="json", exclude={"created_at", "updated_at"}),
     )
-    triggers.pricing_changed(session, subject.msp_id)
+    follow_up.pricing_changed(session, subject.msp_id)
     return plan
 
 
@@ -152,7 +152,7 @@ def update_plan(
             before=before,
             after=after,
         )
-        triggers.pricing_changed(session, subject.msp_id)
+        follow_up.pricing_changed(session, subject.msp_id)
     return plan
 
 
@@ -170,7 +170,7 @@ def add_rule(session: Session, subject: AuthSubject, plan_id: str, data: PriceRu
         before=None,
         after=_snapshot(rule),
     )
-    triggers.pricing_changed(session, subject.msp_id)
+    follow_up.pricing_changed(session, subject.msp_id)
     return rule
 
 
@@ -190,7 +190,7 @@ def add_customer_rule(
         before=None,
         after=_snapshot(rule),
     )
-    triggers.pricing_changed(session, subject.msp_id, customer_id=customer.id)
+    follow_up.pricing_changed(session, subject.msp_id, customer_id=customer.id)
     return rule
 
 
@@ -252,7 +252,7 @@ def replace_rule(
         before=before,
         after=_snapshot(rule),
     )
-    triggers.pricing_changed(session, subject.msp_id, customer_id=rule.customer_id)
+    follow_up.pricing_changed(session, subject.msp_id, customer_id=rule.customer_id)
     return rule
 
 
@@ -268,7 +268,7 @@ def delete_rule(session: Session, subject: AuthSubject, rule_id: str) -> None:
         before=_snapshot(rule),
         after=None,
     )
-    triggers.pricing_changed(session, subject.msp_id, customer_id=rule.customer_id)
+    follow_up.pricing_changed(session, subject.msp_id, customer_id=rule.customer_id)
     session.delete(rule)
 
 

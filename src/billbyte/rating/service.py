@@ -25,6 +25,7 @@ from billbyte.catalog import service as catalog
 from billbyte.customers import mapping
 from billbyte.customers.models import Customer
 from billbyte.fx import service as fx
+from billbyte.jobs.follow_up import RATE
 from billbyte.jobs.service import handler
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import InvalidInput
@@ -32,7 +33,6 @@ from billbyte.partners.models import PartnerAccount
 from billbyte.pricing import service as pricing
 from billbyte.rating import engine
 from billbyte.rating.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
-from billbyte.rating.triggers import RATE
 from billbyte.runtime import Runtime
 from billbyte.tenancy.models import Msp
 from billbyte.usage import service as usage

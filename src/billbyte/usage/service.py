@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
 from billbyte.customers import mapping
+from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period  # analytics and rating.preview import it here
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
-from billbyte.rating import triggers
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage import canonical as C
@@ -341,7 +341,7 @@ def _commit_slices(
             },
         )
         if changed_periods:
-            triggers.usage_changed(session, item.msp_id, changed_periods)
+            follow_up.usage_changed(session, item.msp_id, changed_periods)
         webhooks.emit(
             session,
             item.msp_id,

@@ -1,4 +1,10 @@
-"""What makes rating run again: recorded as jobs in the caller's transaction."""
+"""Work one feature asks another to do later, recorded as a job in the caller's transaction.
+
+A feature low in the dependency order (usage, pricing, customers, fx, catalog) must not call a
+higher one (rating, connectors). It records a named request here instead; the feature that owns
+the job kind registers its handler in its ``tasks.py``, and the job runs after the caller's
+transaction commits — or not at all if that transaction rolls back.
+"""
 
 from __future__ import annotations
 
