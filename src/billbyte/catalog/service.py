@@ -37,6 +37,7 @@ from billbyte.catalog.schemas import (
     SubscriptionUpdate,
     TermOut,
 )
+from billbyte.charges.models import ClosedPeriod
 from billbyte.customers import service as customers
 from billbyte.customers.models import Customer
 from billbyte.fx import service as fx
@@ -45,7 +46,6 @@ from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.money import quantum
 from billbyte.kit.pagination import Page, paginate
-from billbyte.rating.models import ClosedPeriod
 from billbyte.tenancy.auth import AuthSubject
 
 KIND = "licence"

@@ -2,6 +2,7 @@
 
 from billbyte.audit import models as audit_models
 from billbyte.catalog import models as catalog_models
+from billbyte.charges import models as charge_models
 from billbyte.connectors import models as connector_models
 from billbyte.credit import models as credit_models
 from billbyte.customers import models as customer_models
@@ -27,6 +28,7 @@ ALL = (
     webhook_models,
     job_models,
     pricing_models,
+    charge_models,
     rating_models,
     credit_models,
     invoicing_models,

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.charges.models import ChargeLine, ClosedPeriod
 from billbyte.customers.models import Customer
 from billbyte.invoicing import cycles, documents
 from billbyte.invoicing.documents import Document, DocumentLine
@@ -53,7 +54,7 @@ from billbyte.kit.ids import new_id
 from billbyte.kit.money import parse_decimal, round_money
 from billbyte.kit.pagination import Page, parse_sequence_cursor
 from billbyte.kit.periods import validate_period
-from billbyte.rating.models import ChargeLine, ClosedPeriod, RatingState
+from billbyte.rating.models import RatingState
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
@@ -713,13 +714,13 @@ def execute_run(runtime: Runtime, run_id: str, *, now: datetime | None = None) -
 
 def _rate_months(runtime: Runtime, msp_id: str, months: list[str]) -> None:
     """Re-rate the months about to be invoiced, so late imports are in (those with usage)."""
-    from billbyte.rating import service as rating
+    from billbyte.rating import tasks as rating
 
     with runtime.uow() as uow:
         with_usage = set(rating.open_periods(uow.session, msp_id))
     for month in months:
         if month in with_usage:
-            rating.rate_period(runtime, msp_id, month)
+            rating.rate_and_settle(runtime, msp_id, month)
 
 
 def _bump(session: Session, run_id: str, counter: str) -> None:

@@ -2,6 +2,6 @@
 
 from billbyte.connectors import service as connectors
 from billbyte.invoicing import tasks as invoicing
-from billbyte.rating import service as rating
+from billbyte.rating import tasks as rating
 
 MODULES = (rating, connectors, invoicing)

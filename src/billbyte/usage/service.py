@@ -41,6 +41,7 @@ from billbyte.usage import pipeline
 from billbyte.usage.limits import UploadLimits
 from billbyte.usage.models import UsageImport, UsageSlice
 from billbyte.usage.pipeline import Progress, RejectedFile
+from billbyte.usage.repository import scan_slices
 from billbyte.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
@@ -463,18 +464,6 @@ def current_slices(
     if partner_account_id:
         stmt = stmt.where(UsageSlice.partner_account_id == partner_account_id)
     return list(session.scalars(stmt.order_by(UsageSlice.id)))
-
-
-def scan_slices(store: Path, slices: Sequence[UsageSlice]) -> pl.LazyFrame | None:
-    if not slices:
-        return None
-    frames = [
-        pl.scan_parquet(store / s.path).with_columns(
-            pl.lit(s.partner_account_id).alias("partner_account_id")
-        )
-        for s in slices
-    ]
-    return pl.concat(frames, how="vertical_relaxed")
 
 
 def summary(
