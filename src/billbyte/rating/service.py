@@ -21,7 +21,7 @@ import polars as pl
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from billbyte.catalog import service as catalog
+from billbyte.catalog import licence_lines
 from billbyte.customers import mapping
 from billbyte.customers.models import Customer
 from billbyte.fx import service as fx
@@ -91,7 +91,7 @@ def open_periods(session: Session, msp_id: str) -> list[str]:
                 )
             )
         )
-        | catalog.billed_periods(session, msp_id)
+        | licence_lines.billed_periods(session, msp_id)
     )
 
 
@@ -237,7 +237,7 @@ def rate_period(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
                     usage_lines.get(row["customer_id"], 0) + row["usage_lines"]
                 )
             _add_fees(fees, rates, bad, new_lines, period)
-        for customer_id, message in catalog.add_licence_lines(
+        for customer_id, message in licence_lines.add_licence_lines(
             session, msp_id, period, all_customers, new_lines
         ).items():
             result.errors.setdefault(customer_id, message)
