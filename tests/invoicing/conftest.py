@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from billbyte.invoicing import service
+from billbyte.invoicing import runs
 from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
 from billbyte.rating.models import ChargeLine
 from billbyte.runtime import Runtime
@@ -85,7 +85,7 @@ def admin(msp_id: str) -> AuthSubject:
 
 
 def close(runtime: Runtime, msp_id: str, period: str, **kw: Any) -> Any:
-    return service.close_period(runtime, admin(msp_id), period, **kw)
+    return runs.close_period(runtime, admin(msp_id), period, **kw)
 
 
 @dataclass
