@@ -24,7 +24,8 @@ from billbyte.connectors import service as connectors
 from billbyte.connectors.base import VendorError
 from billbyte.kit.clock import utcnow
 from billbyte.sandbox.aws import AwsSandbox, start_aws_sandbox
-from billbyte.sandbox.partner_center import SandboxServer, start_partner_center_sandbox
+from billbyte.sandbox.partner_center import start_partner_center_sandbox
+from billbyte.sandbox.runtime import SandboxServer
 from tests.conftest import Tenant
 from tests.usage.test_lifecycle import _url
 

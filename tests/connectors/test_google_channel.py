@@ -31,7 +31,7 @@ from billbyte.sandbox.google_channel import (
     CloudChannelSimulator,
     start_google_channel_sandbox,
 )
-from billbyte.sandbox.partner_center import SandboxServer
+from billbyte.sandbox.runtime import SandboxServer
 from billbyte.tenancy import service as tenancy
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role

@@ -28,10 +28,9 @@ from billbyte.runtime import Runtime
 from billbyte.sandbox.partner_center import (
     DEFAULT_LICENCE_OFFER,
     PartnerCenterSimulator,
-    SandboxServer,
-    dumps_exact,
     start_partner_center_sandbox,
 )
+from billbyte.sandbox.runtime import SandboxServer, dumps_exact
 from billbyte.tenancy import service as tenancy
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role

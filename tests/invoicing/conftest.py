@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from billbyte.charges.models import ChargeLine
-from billbyte.invoicing import service
+from billbyte.invoicing import runs
 from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
@@ -85,7 +85,7 @@ def admin(msp_id: str) -> AuthSubject:
 
 
 def close(runtime: Runtime, msp_id: str, period: str, **kw: Any) -> Any:
-    return service.close_period(runtime, admin(msp_id), period, **kw)
+    return runs.close_period(runtime, admin(msp_id), period, **kw)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, QueryBool, Subject, Uow
 from billbyte.api.responses import CONFLICT, READ, READ_ONE, WRITE
-from billbyte.catalog import service
+from billbyte.catalog import offers, subscriptions
 from billbyte.catalog.schemas import (
     OfferCreate,
     OfferOut,
@@ -30,9 +30,9 @@ router = APIRouter(tags=["catalog"])
     responses={**WRITE, **CONFLICT},
 )
 def create_offer(body: OfferCreate, subject: Subject, uow: Uow) -> OfferOut:
-    offer = service.create_offer(uow.session, subject, body)
+    offer = offers.create_offer(uow.session, subject, body)
     uow.commit()
-    return service.offer_out(offer)
+    return offers.offer_out(offer)
 
 
 @router.get(
@@ -49,7 +49,7 @@ def list_offers(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> ListResponse[OfferOut]:
-    page = service.list_offers(
+    page = offers.list_offers(
         uow.session,
         subject,
         active=active,
@@ -58,7 +58,7 @@ def list_offers(
         limit=limit,
     )
     return ListResponse(
-        data=[service.offer_out(o) for o in page.items],
+        data=[offers.offer_out(o) for o in page.items],
         next_cursor=page.next_cursor,
         has_more=page.next_cursor is not None,
     )
@@ -71,7 +71,7 @@ def list_offers(
     responses=READ_ONE,
 )
 def get_offer(offer_id: str, subject: Subject, uow: Uow) -> OfferOut:
-    return service.offer_out(service.get_offer(uow.session, subject, offer_id))
+    return offers.offer_out(offers.get_offer(uow.session, subject, offer_id))
 
 
 @router.patch(
@@ -81,9 +81,9 @@ def get_offer(offer_id: str, subject: Subject, uow: Uow) -> OfferOut:
     responses=WRITE,
 )
 def update_offer(offer_id: str, body: OfferUpdate, subject: Subject, uow: Uow) -> OfferOut:
-    offer = service.update_offer(uow.session, subject, offer_id, body)
+    offer = offers.update_offer(uow.session, subject, offer_id, body)
     uow.commit()
-    return service.offer_out(offer)
+    return offers.offer_out(offer)
 
 
 @router.post(
@@ -96,9 +96,9 @@ def update_offer(offer_id: str, body: OfferUpdate, subject: Subject, uow: Uow) -
 def create_subscription(
     customer_id: str, body: SubscriptionCreate, subject: Subject, uow: Uow
 ) -> SubscriptionOut:
-    subscription = service.create_subscription(uow.session, subject, customer_id, body)
+    subscription = subscriptions.create_subscription(uow.session, subject, customer_id, body)
     uow.commit()
-    return service.subscription_out(uow.session, subscription)
+    return subscriptions.subscription_out(uow.session, subscription)
 
 
 @router.get(
@@ -114,9 +114,11 @@ def list_subscriptions(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> ListResponse[SubscriptionOut]:
-    page = service.list_subscriptions(uow.session, subject, customer_id, cursor=cursor, limit=limit)
+    page = subscriptions.list_subscriptions(
+        uow.session, subject, customer_id, cursor=cursor, limit=limit
+    )
     return ListResponse(
-        data=[service.subscription_out(uow.session, s) for s in page.items],
+        data=[subscriptions.subscription_out(uow.session, s) for s in page.items],
         next_cursor=page.next_cursor,
         has_more=page.next_cursor is not None,
     )
@@ -131,8 +133,10 @@ def list_subscriptions(
 def get_subscription(
     customer_id: str, subscription_id: str, subject: Subject, uow: Uow
 ) -> SubscriptionOut:
-    subscription = service.get_subscription(uow.session, subject, customer_id, subscription_id)
-    return service.subscription_out(uow.session, subscription)
+    subscription = subscriptions.get_subscription(
+        uow.session, subject, customer_id, subscription_id
+    )
+    return subscriptions.subscription_out(uow.session, subscription)
 
 
 @router.patch(
@@ -148,11 +152,11 @@ def update_subscription(
     subject: Subject,
     uow: Uow,
 ) -> SubscriptionOut:
-    subscription = service.update_subscription(
+    subscription = subscriptions.update_subscription(
         uow.session, subject, customer_id, subscription_id, body
     )
     uow.commit()
-    return service.subscription_out(uow.session, subscription)
+    return subscriptions.subscription_out(uow.session, subscription)
 
 
 @router.post(
@@ -168,8 +172,8 @@ def cancel_subscription(
     subject: Subject,
     uow: Uow,
 ) -> SubscriptionOut:
-    subscription = service.cancel_subscription(
+    subscription = subscriptions.cancel_subscription(
         uow.session, subject, customer_id, subscription_id, body
     )
     uow.commit()
-    return service.subscription_out(uow.session, subscription)
+    return subscriptions.subscription_out(uow.session, subscription)

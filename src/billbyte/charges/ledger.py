@@ -12,7 +12,7 @@ never skips a change.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
@@ -65,7 +65,7 @@ class Charge:
     last_day: str | None
 
     @classmethod
-    def of(cls, values: Mapping[str, Any]) -> Charge:
+    def of(cls, values: Mapping[Any, Any]) -> Charge:
         """From a mapping with every field (lists allowed for ``fx_rates``/``rule_ids``)."""
         data = {name: values[name] for name in FIELDS}
         data["fx_rates"] = tuple(data["fx_rates"] or ())
@@ -125,6 +125,24 @@ def exact_sum(values: Iterable[Decimal]) -> Decimal:
     for value in values:
         total = WIDE.add(total, value)
     return total
+
+
+def lines_by_month(
+    session: Session, customer_id: str, months: Sequence[str]
+) -> dict[str, list[Charge]]:
+    """A customer's lines of ``months`` (month → lines by key), read as plain rows: no ORM
+    objects, so a read-only unit of work holds nothing."""
+    found: dict[str, list[Charge]] = {}
+    if not months:
+        return found
+    table = ChargeLine.__table__
+    for row in session.execute(
+        select(table)
+        .where(table.c.customer_id == customer_id, table.c.period.in_(list(months)))
+        .order_by(table.c.period, table.c.line_key)
+    ):
+        found.setdefault(row.period, []).append(Charge.of(row._mapping))
+    return found
 
 
 def lock_msp(session: Session, msp_id: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.invoicing import service
+from billbyte.invoicing import runs
 from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
 from billbyte.tenancy import service as tenancy
 
@@ -36,11 +36,10 @@ def close_command(
                 if msp
                 else [m.id for m in tenancy.list_msps(uow.session)]
             )
-        runs = [
-            service.close_period(runtime, cli_subject(msp_id), period, force=force)
-            for msp_id in msps
+        finished = [
+            runs.close_period(runtime, cli_subject(msp_id), period, force=force) for msp_id in msps
         ]
-    rows = [service.run_out(run).model_dump(mode="json") for run in runs]
+    rows = [runs.run_out(run).model_dump(mode="json") for run in finished]
     if as_json:
         sys.stdout.write(json.dumps({"data": rows}) + "\n")
         return

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Response, status
 
 from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, OptionalPeriodQuery, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
-from billbyte.invoicing import service
+from billbyte.invoicing import credit_notes, runs, settings, views
 from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
-from billbyte.invoicing.exports import render_csv
+from billbyte.invoicing.csv_documents import render_csv
 from billbyte.invoicing.pdf import render_pdf
 from billbyte.invoicing.schemas import (
     CreditNoteCreate,
@@ -32,7 +32,7 @@ router = APIRouter(tags=["invoicing"])
     responses=READ,
 )
 def get_settings(subject: Subject, uow: Uow) -> InvoiceSettingsOut:
-    current = service.settings_for(uow.session, subject.msp_id)
+    current = settings.settings_for(uow.session, subject.msp_id)
     return InvoiceSettingsOut(grace_days=current.grace_days, grouping=current.grouping)
 
 
@@ -43,7 +43,7 @@ def get_settings(subject: Subject, uow: Uow) -> InvoiceSettingsOut:
     responses=WRITE,
 )
 def put_settings(body: InvoiceSettingsIn, subject: Subject, uow: Uow) -> InvoiceSettingsOut:
-    current = service.set_settings(uow.session, subject, body)
+    current = settings.set_settings(uow.session, subject, body)
     uow.commit()
     return InvoiceSettingsOut(grace_days=current.grace_days, grouping=current.grouping)
 
@@ -56,9 +56,9 @@ def put_settings(body: InvoiceSettingsIn, subject: Subject, uow: Uow) -> Invoice
     responses=WRITE,
 )
 def create_run(body: InvoiceRunCreate, subject: Subject, uow: Uow) -> InvoiceRunOut:
-    run = service.create_run(uow.session, subject, body.period, body.force, enqueue_job=True)
+    run = runs.create_run(uow.session, subject, body.period, body.force, enqueue_job=True)
     uow.commit()
-    return service.run_out(run)
+    return runs.run_out(run)
 
 
 @router.get(
@@ -70,7 +70,7 @@ def create_run(body: InvoiceRunCreate, subject: Subject, uow: Uow) -> InvoiceRun
 def list_runs(
     subject: Subject, uow: Uow, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE
 ) -> ListResponse[InvoiceRunOut]:
-    return ListResponse.of(service.list_runs(uow.session, subject, cursor, limit), service.run_out)
+    return ListResponse.of(runs.list_runs(uow.session, subject, cursor, limit), runs.run_out)
 
 
 @router.get(
@@ -80,7 +80,7 @@ def list_runs(
     responses=READ_ONE,
 )
 def get_run(run_id: str, subject: Subject, uow: Uow) -> InvoiceRunOut:
-    return service.run_out(service.get_run(uow.session, subject, run_id))
+    return runs.run_out(runs.get_run(uow.session, subject, run_id))
 
 
 @router.get(
@@ -99,7 +99,7 @@ def list_invoices(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> ListResponse[InvoiceOut]:
-    page = service.list_views(
+    page = views.list_views(
         uow.session,
         subject,
         status=status,
@@ -109,7 +109,7 @@ def list_invoices(
         cursor=cursor,
         limit=limit,
     )
-    return ListResponse.of(page, service.invoice_out)
+    return ListResponse.of(page, views.invoice_out)
 
 
 # The downloads come before "/v1/invoices/{invoice_id}", which would match "x.csv" too.
@@ -120,7 +120,7 @@ def list_invoices(
     responses={200: {"content": {"text/csv": {}}, "description": "The CSV."}, **READ_ONE},
 )
 def download_csv(invoice_id: str, subject: Subject, uow: Uow) -> Response:
-    view = service.get_view(uow.session, subject, invoice_id)
+    view = views.get_view(uow.session, subject, invoice_id)
     return Response(
         render_csv(view),
         media_type="text/csv; charset=utf-8",
@@ -135,7 +135,7 @@ def download_csv(invoice_id: str, subject: Subject, uow: Uow) -> Response:
     responses={200: {"content": {"application/pdf": {}}, "description": "The PDF."}, **READ_ONE},
 )
 def download_pdf(invoice_id: str, subject: Subject, uow: Uow) -> Response:
-    view = service.get_view(uow.session, subject, invoice_id)
+    view = views.get_view(uow.session, subject, invoice_id)
     return Response(
         render_pdf(view),
         media_type="application/pdf",
@@ -143,7 +143,7 @@ def download_pdf(invoice_id: str, subject: Subject, uow: Uow) -> Response:
     )
 
 
-def _filename(view: service.InvoiceView) -> str:
+def _filename(view: views.InvoiceView) -> str:
     return view.number or view.id
 
 
@@ -154,7 +154,7 @@ def _filename(view: service.InvoiceView) -> str:
     responses=READ_ONE,
 )
 def get_invoice(invoice_id: str, subject: Subject, uow: Uow) -> InvoiceDetail:
-    return service.invoice_detail(service.get_view(uow.session, subject, invoice_id))
+    return views.invoice_detail(views.get_view(uow.session, subject, invoice_id))
 
 
 @router.get(
@@ -172,10 +172,10 @@ def invoice_lines(
     ] = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> InvoiceLinesOut:
-    view = service.get_view(uow.session, subject, invoice_id)
-    lines, next_cursor = service.lines_page(view, cursor, limit)
+    view = views.get_view(uow.session, subject, invoice_id)
+    lines, next_cursor = views.lines_page(view, cursor, limit)
     return InvoiceLinesOut(
-        data=[service.line_out(li) for li in lines],
+        data=[views.line_out(li) for li in lines],
         next_cursor=next_cursor,
         has_more=next_cursor is not None,
     )
@@ -191,6 +191,6 @@ def invoice_lines(
 def create_credit_note(
     invoice_id: str, body: CreditNoteCreate, subject: Subject, uow: Uow
 ) -> InvoiceDetail:
-    view = service.create_credit_note(uow.session, subject, invoice_id, body)
+    view = credit_notes.create_credit_note(uow.session, subject, invoice_id, body)
     uow.commit()
-    return service.invoice_detail(view)
+    return views.invoice_detail(view)

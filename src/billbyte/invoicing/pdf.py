@@ -14,8 +14,8 @@ from decimal import Decimal
 from fpdf import FPDF
 from fpdf.enums import TableCellFillMode
 
-from billbyte.invoicing.exports import LocaleFormat
-from billbyte.invoicing.service import InvoiceView
+from billbyte.invoicing.csv_documents import LocaleFormat
+from billbyte.invoicing.views import InvoiceView
 
 ENCODING = "windows-1252"
 _HEADINGS = (

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from billbyte.invoicing import service
+from billbyte.invoicing import runs
 from billbyte.jobs.service import handler
 from billbyte.runtime import Runtime
 
 
-@handler(service.RUN_JOB)
+@handler(runs.RUN_JOB)
 def _invoice_run_job(runtime: Runtime, payload: dict[str, Any]) -> None:
-    service.execute_run(runtime, payload["run_id"])
+    runs.execute_run(runtime, payload["run_id"])

@@ -14,15 +14,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billbyte.catalog import service as catalog
-from billbyte.charges.ledger import Charge
+from billbyte.catalog import licence_lines
 from billbyte.credit import prepaid
 from billbyte.credit import service as credit
 from billbyte.invoicing import adjustments
 from billbyte.jobs.follow_up import RATE
 from billbyte.jobs.service import handler
 from billbyte.rating import service as rating
-from billbyte.rating.service import PeriodRun, RatingResult
+from billbyte.rating.service import RatingResult
 from billbyte.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -30,19 +29,7 @@ log = logging.getLogger(__name__)
 
 def open_periods(session: Session, msp_id: str) -> list[str]:
     """Periods with usage or licence subscriptions of this MSP."""
-    return rating.open_periods(session, msp_id, catalog.billed_periods(session, msp_id))
-
-
-def _add_licence_lines(session: Session, run: PeriodRun) -> None:
-    found: dict[str, dict[str, dict[str, Any]]] = {}
-    errors = catalog.add_licence_lines(session, run.msp_id, run.period, run.customers, found)
-    run.add(
-        {
-            customer_id: {key: Charge.of(values) for key, values in lines.items()}
-            for customer_id, lines in found.items()
-        },
-        errors,
-    )
+    return rating.open_periods(session, msp_id, licence_lines.billed_periods(session, msp_id))
 
 
 def rate_and_settle(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
@@ -50,7 +37,7 @@ def rate_and_settle(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
     with runtime.uow() as uow:
         session = uow.session
         run = rating.price(runtime, session, msp_id, period)
-        _add_licence_lines(session, run)
+        run.add(*licence_lines.priced_lines(session, msp_id, period, run.customers))
         result = rating.rate_period(session, run)
         settled = run.closed - set(result.errors)
         if run.has_usage or any(run.lines.get(c) for c in run.closed):

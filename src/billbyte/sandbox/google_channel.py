@@ -42,14 +42,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
-from billbyte.sandbox.partner_center import (
+from billbyte.sandbox.runtime import (
+    USD_TO,
     ExactJSONResponse,
     FaultPlan,
     SandboxServer,
+    bearer_token,
     control_router,
     dumps_exact,
     install_faults,
     iso_z,
+    midnight,
 )
 
 SANDBOX_OFFER_ID = "gcp-standard"  # the Google Cloud offer of every sandbox reseller account
@@ -92,7 +95,6 @@ SKUS = (
         Decimal("6.25"), Decimal("0.001"), Decimal("0.4")),
 )  # fmt: skip
 
-USD_TO = {"USD": Decimal(1), "EUR": Decimal("0.9342"), "GBP": Decimal("0.7861")}
 RESELLER_MARGIN = Decimal("0.04")  # the reseller's discount, shown as a credit in its export
 SUD_RATE = Decimal("0.20")
 
@@ -437,7 +439,7 @@ class CloudChannelSimulator:
                 self._complete(op)
             for account in self.accounts.values():
                 for sub in account.subaccounts.values():
-                    while _midnight(sub.usage_from + timedelta(days=1)) <= self.now:
+                    while midnight(sub.usage_from + timedelta(days=1)) <= self.now:
                         if sub.open:
                             account.rows.extend(self._rows(sub, sub.usage_from))
                         sub.usage_from += timedelta(days=1)
@@ -445,7 +447,7 @@ class CloudChannelSimulator:
     def _rows(self, sub: SubAccount, day: date) -> list[dict[str, Any]]:
         rows = []
         rate = USD_TO[self.currency]
-        start, end = _midnight(day), _midnight(day + timedelta(days=1))
+        start, end = midnight(day), midnight(day + timedelta(days=1))
         exported = iso_bq(end + timedelta(hours=4))
         for project in sub.projects:
             rng = random.Random(f"{self.seed}|{project['id']}|{day.isoformat()}")
@@ -552,10 +554,6 @@ def _global_name(sku: Sku, project_id: str) -> str:
     return f"//{host}.googleapis.com/projects/{project_id}/{sku.sku_id.lower()}"
 
 
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
 def iso_bq(value: datetime) -> str:
     """BigQuery's JSON timestamp form: ``2026-11-03 00:00:00 UTC``."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -623,9 +621,7 @@ def create_google_channel_app(simulator: CloudChannelSimulator) -> FastAPI:
         return ExactJSONResponse(body, 401, challenge)
 
     def authorised(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else None
-        if not simulator.token_valid(token):
+        if not simulator.token_valid(bearer_token(request)):
             raise _Unauthenticated()
 
     async def body_of(request: Request) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, get_decimal_symbol
 
 from billbyte.invoicing.documents import plain
-from billbyte.invoicing.service import InvoiceView, money_text
+from billbyte.invoicing.views import InvoiceView, money_text
 from billbyte.kit.csv_writer import CsvTable
 
 COLUMNS = [
