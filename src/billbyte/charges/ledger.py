@@ -166,7 +166,7 @@ def closed_periods_of(session: Session, customer_id: str) -> set[str]:
     )
 
 
-def _change(
+def record_change(
     session: Session,
     msp_id: str,
     customer_id: str,
@@ -176,6 +176,8 @@ def _change(
     line: dict[str, Any] | None,
     previous: dict[str, Any] | None,
 ) -> None:
+    """One change-feed entry (``created``/``updated``/``deleted`` of a line, or another
+    event a BSS follows in the same feed, e.g. ``prepaid``)."""
     session.add(
         ChargeChange(
             msp_id=msp_id,
@@ -204,7 +206,7 @@ def add(session: Session, msp_id: str, customer_id: str, period: str, charge: Ch
             **values,
         )
     )
-    _change(
+    record_change(
         session, msp_id, customer_id, period, charge.line_key, "created", charge.comparable(), None
     )
 
@@ -221,14 +223,18 @@ def update(session: Session, msp_id: str, line: ChargeLine, charge: Charge) -> b
         value = getattr(charge, name)
         setattr(line, name, list(value) if isinstance(value, tuple) else value)
     line.updated_at = utcnow()
-    _change(session, msp_id, line.customer_id, line.period, line.line_key, "updated", after, before)
+    record_change(
+        session, msp_id, line.customer_id, line.period, line.line_key, "updated", after, before
+    )
     return True
 
 
 def delete(session: Session, msp_id: str, line: ChargeLine) -> None:
     """Remove an open line, with its ``deleted`` change."""
     before = of_row(line).comparable()
-    _change(session, msp_id, line.customer_id, line.period, line.line_key, "deleted", None, before)
+    record_change(
+        session, msp_id, line.customer_id, line.period, line.line_key, "deleted", None, before
+    )
     session.delete(line)
 
 

@@ -40,3 +40,11 @@ def links_changed(session: Session, msp_id: str) -> None:
 
 def fx_changed(session: Session, msp_id: str) -> None:
     rate_later(session, msp_id)
+
+
+SUSPEND = "credit.suspension_requested"
+
+
+def suspension_later(session: Session, msp_id: str, customer_id: str) -> None:
+    """Credit control asks for a customer's suspension on the vendors (connectors' job)."""
+    enqueue(session, SUSPEND, customer_id, {"msp_id": msp_id, "customer_id": customer_id})
