@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from billbyte.connectors import registry
 from billbyte.connectors import service as connectors
+from billbyte.connectors import tasks, vendors
 from billbyte.connectors.base import (
     ActionResult,
     CollectedFile,
@@ -102,9 +102,9 @@ class MemoryVendor:
 @pytest.fixture
 def vendor(monkeypatch: pytest.MonkeyPatch) -> MemoryVendor:
     memory = MemoryVendor()
-    monkeypatch.setattr(registry, "CONNECTORS", {"aws": memory})
-    monkeypatch.setattr(registry, "_loaded", True)
-    monkeypatch.setattr(connectors, "POLL_DELAY", 0.0)
+    monkeypatch.setattr(vendors, "CONNECTORS", {"aws": memory})
+    monkeypatch.setattr(vendors, "_loaded", True)
+    monkeypatch.setattr(tasks, "POLL_DELAY", 0.0)
     return memory
 
 

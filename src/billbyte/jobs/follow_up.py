@@ -40,3 +40,20 @@ def links_changed(session: Session, msp_id: str) -> None:
 
 def fx_changed(session: Session, msp_id: str) -> None:
     rate_later(session, msp_id)
+
+
+PROVISION = "provision"
+
+
+def provisioning_requested(
+    session: Session, customer_vendor_id: str, *, delay: float = 0.0
+) -> None:
+    """Provision (or poll the provisioning of) one customer on one vendor: the customer's
+    pending ``customer_vendors`` row. Handled by ``connectors.tasks``."""
+    enqueue(
+        session,
+        PROVISION,
+        customer_vendor_id,
+        {"customer_vendor_id": customer_vendor_id},
+        delay=delay,
+    )

@@ -9,10 +9,10 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billbyte.customers import service as customers
+from billbyte.customers import repository as customers
 from billbyte.customers.models import Customer
 from billbyte.kit.money import round_money
-from billbyte.pricing import service as pricing
+from billbyte.pricing import repository as pricing
 from billbyte.rating import engine
 from billbyte.rating.service import _add_fees, _fee_lines, _first_day, _inputs, _rates
 from billbyte.runtime import Runtime
@@ -29,9 +29,9 @@ def preview(
     customer_id: str | None,
 ) -> dict[str, Any]:
     validate_period(period)
-    plan = pricing.get_plan(session, subject, plan_id)
+    plan = pricing.get_plan(session, subject.msp_id, plan_id)
     if customer_id:
-        selected = [customers.get(session, subject, customer_id)]
+        selected = [customers.get_customer(session, subject.msp_id, customer_id)]
     else:
         selected = list(
             session.scalars(

@@ -30,7 +30,7 @@ from billbyte.jobs.service import handler
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import InvalidInput
 from billbyte.partners.models import PartnerAccount
-from billbyte.pricing import service as pricing
+from billbyte.pricing import repository as pricing
 from billbyte.rating import engine
 from billbyte.rating.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
 from billbyte.runtime import Runtime
