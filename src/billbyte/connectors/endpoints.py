@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from billbyte.api.deps import RuntimeDep, Subject, Uow
 from billbyte.api.responses import CONFLICT, READ_ONE, WRITE
 from billbyte.connectors import service
+from billbyte.connectors import tasks as _tasks  # noqa: F401  (registers the job handlers)
 from billbyte.customers import repository as customers
 from billbyte.jobs.service import enqueue
 from billbyte.kit.pagination import ListResponse
