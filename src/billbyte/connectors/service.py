@@ -28,6 +28,7 @@ from tenacity import (
 )
 
 from billbyte.audit.service import record
+from billbyte.connectors import repository
 from billbyte.connectors.base import MAX_VENDOR_MESSAGE_CHARS, PartnerContext, VendorError
 from billbyte.connectors.models import PartnerSync, ServiceAction
 from billbyte.connectors.vendors import connector_for
@@ -53,7 +54,6 @@ T = TypeVar("T")
 SERVICE_ACTION = "service_action"
 COLLECT = "collect"
 MAX_RETRY_AFTER = 30.0  # longer hints are left to the job queue's own backoff
-ACTIONS = ("suspend", "resume", "purge")
 
 # Which customer states each action may start from, and where it leads.
 TRANSITIONS = {
@@ -143,11 +143,7 @@ def request_action(
         raise Conflict(
             f"Cannot {action} a customer that is {customer.status}.", code="invalid_transition"
         )
-    running = session.scalar(
-        select(ServiceAction.id).where(
-            ServiceAction.customer_id == customer.id, ServiceAction.state == "in_progress"
-        )
-    )
+    running = repository.running_action(session, customer.id)
     if running:
         raise Conflict(f"Service action {running} is still in progress.", code="action_in_progress")
     if action == "purge":
@@ -200,7 +196,9 @@ def request_action(
 
 
 def suspension_requested(session: Session, customer: Customer) -> None:
-    """Credit control's request: suspend on the vendors (system actor, reason recorded)."""
+    """Credit control's request: suspend on the vendors (system actor, reason recorded).
+    Called in credit control's transaction, or by ``tasks.suspension_job`` when credit
+    control records the request as a job."""
     item = ServiceAction(
         msp_id=customer.msp_id,
         customer_id=customer.id,
@@ -236,7 +234,7 @@ def actions_for(session: Session, subject: AuthSubject, customer_id: str) -> lis
 
 
 def sync_for(session: Session, account: PartnerAccount, interval: int = 60) -> PartnerSync:
-    sync = session.scalar(select(PartnerSync).where(PartnerSync.partner_account_id == account.id))
+    sync = repository.sync_of(session, account.id)
     if sync is None:
         sync = PartnerSync(
             msp_id=account.msp_id, partner_account_id=account.id, interval_minutes=interval
@@ -278,9 +276,7 @@ def collect(runtime: Runtime, partner_account_id: str) -> dict[str, Any]:
             imported.append(item.id)
     except Exception as exc:
         with runtime.uow() as uow:
-            failed_sync = uow.session.scalar(
-                select(PartnerSync).where(PartnerSync.partner_account_id == partner_account_id)
-            )
+            failed_sync = repository.sync_of(uow.session, partner_account_id)
             assert failed_sync is not None
             # Shown to the MSP: one short line, never a whole answer of whatever was reached.
             failed_sync.last_error = short_message(
@@ -293,9 +289,7 @@ def collect(runtime: Runtime, partner_account_id: str) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     with runtime.uow() as uow:
-        done_sync = uow.session.scalar(
-            select(PartnerSync).where(PartnerSync.partner_account_id == partner_account_id)
-        )
+        done_sync = repository.sync_of(uow.session, partner_account_id)
         assert done_sync is not None
         done_sync.watermark = collection.watermark
         done_sync.data_until = collection.data_until or sync.data_until
@@ -336,7 +330,7 @@ def schedule_due_collections(runtime: Runtime, now: datetime | None = None) -> i
 
 def sync_status(session: Session, subject: AuthSubject, partner_account_id: str) -> dict[str, Any]:
     account = partners.get_account(session, subject.msp_id, partner_account_id)
-    sync = session.scalar(select(PartnerSync).where(PartnerSync.partner_account_id == account.id))
+    sync = repository.sync_of(session, account.id)
     now = utcnow()
     lag = None
     if sync and sync.data_until:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.connectors import repository
 from billbyte.connectors.base import CustomerSpec, PartnerContext, ProvisionResult, VendorError
 from billbyte.connectors.models import ServiceAction
 from billbyte.connectors.service import (
@@ -23,6 +24,7 @@ from billbyte.connectors.service import (
     call_vendor,
     collect,
     context_for,
+    suspension_requested,
     system_subject,
 )
 from billbyte.connectors.vendors import connector_for
@@ -345,6 +347,24 @@ def _complete(session: Session, item: ServiceAction, customer: Customer) -> None
                 "results": item.results,
             },
         )
+
+
+# A suspension credit control asks for as a job (jobs.follow_up), payload {"customer_id": …}.
+SUSPENSION = "suspension"
+
+
+@handler(SUSPENSION)
+def suspension_job(runtime: Runtime, payload: dict[str, Any]) -> None:
+    """Start the suspension of a customer that credit control set to suspension_requested;
+    nothing when it is no longer requested or an action is already running (a re-run)."""
+    with runtime.uow() as uow:
+        customer = uow.session.get(Customer, payload["customer_id"])
+        if customer is None or customer.status != "suspension_requested":
+            return
+        if repository.running_action(uow.session, customer.id) is not None:
+            return
+        suspension_requested(uow.session, customer)
+        uow.commit()
 
 
 @handler(COLLECT)
