@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from billbyte.audit.service import record
 from billbyte.kit.crypto import encrypt_json
 from billbyte.kit.errors import InvalidInput
+from billbyte.kit.money import format_amount
 from billbyte.kit.outbound import STRICT, OutboundPolicy, custom_endpoint_refusal, refusal
 from billbyte.kit.pagination import Page, paginate
 from billbyte.partners import repository
@@ -84,7 +85,7 @@ def check_outbound_urls(
 def snapshot(account: PartnerAccount) -> dict[str, Any]:
     """Audit view: never includes credentials, only whether they are set."""
     data: dict[str, Any] = {name: getattr(account, name) for name in _AUDITED}
-    data["partner_discount_percent"] = format(account.partner_discount_percent, "f")
+    data["partner_discount_percent"] = format_amount(account.partner_discount_percent)
     data["has_credentials"] = account.credentials_encrypted is not None
     data["vendor"] = account.vendor
     return data

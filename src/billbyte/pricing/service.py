@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
 from billbyte.jobs import follow_up
+from billbyte.kit.money import format_amount
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.repository import get_owned
 from billbyte.partners import repository as partners
@@ -54,8 +55,8 @@ def _rule_row(
     tiers = (
         [
             {
-                "up_to": None if t.up_to is None else format(t.up_to, "f"),
-                "percent": format(t.percent, "f"),
+                "up_to": None if t.up_to is None else format_amount(t.up_to),
+                "percent": format_amount(t.percent),
             }
             for t in data.tiers
         ]
