@@ -21,7 +21,7 @@ from billbyte.audit.models import AuditEvent
 from billbyte.charges.models import ChargeLine
 from billbyte.credit.models import CreditEvent
 from billbyte.customers import mapping
-from billbyte.customers import service as customers
+from billbyte.customers import repository as customers
 from billbyte.kit.money import allocate
 from billbyte.rating.compute import period_bounds
 from billbyte.runtime import Runtime
@@ -48,7 +48,7 @@ def analytics(
     today: date | None = None,
 ) -> dict[str, Any]:
     validate_period(period)
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     lines = list(
         session.scalars(
             select(ChargeLine).where(

@@ -18,7 +18,7 @@ from billbyte.charges.schemas import (
     MarginReportOut,
     MarginRow,
 )
-from billbyte.customers import service as customers
+from billbyte.customers import repository as customers
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import allocate, format_amount, round_money
 from billbyte.kit.pagination import parse_sequence_cursor
@@ -35,7 +35,7 @@ def customer_charges(
     session: Session, subject: AuthSubject, customer_id: str, period: str
 ) -> ChargesOut:
     validate_period(period)
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     lines = list(
         session.scalars(
             select(ChargeLine)

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
 from billbyte.charges.models import ChargeLine
-from billbyte.connectors import service as connectors
 from billbyte.credit import prepaid
 from billbyte.credit.models import CreditEvent, CreditPolicy
 from billbyte.customers.models import Customer
+from billbyte.jobs import follow_up
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import round_money
 from billbyte.tenancy.auth import AuthSubject
@@ -195,10 +195,8 @@ def evaluate(session: Session, msp_id: str, period: str, customers: Sequence[Cus
                     after={"status": "suspension_requested", "threshold": threshold},
                 )
                 customer.status = "suspension_requested"
-                # The vendors act on it in a job that connectors records here (in this
-                # transaction); follow_up.suspension_later is the job request that replaces
-                # this call once connectors registers its handler.
-                connectors.suspension_requested(session, customer)
+                # The vendors act on it in connectors' job, requested in this transaction.
+                follow_up.suspension_requested(session, customer.id)
     return raised
 
 

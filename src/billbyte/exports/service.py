@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from billbyte.catalog.models import LicenceSubscription, Offer
 from billbyte.charges import ledger
 from billbyte.charges.models import ChargeLine
-from billbyte.customers import service as customers
+from billbyte.customers import repository as customers
 from billbyte.customers.models import Customer, VendorAccount
 from billbyte.exports import focus
 from billbyte.kit.money import allocate, minor_units, round_money
@@ -47,7 +47,7 @@ def customer_focus(
 ) -> str:
     """The customer's billed lines of ``period`` as FOCUS 1.2 CSV text."""
     validate_period(period)
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     msp = session.get(Msp, subject.msp_id)
     assert msp is not None
     lines = list(

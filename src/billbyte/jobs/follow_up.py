@@ -42,9 +42,28 @@ def fx_changed(session: Session, msp_id: str) -> None:
     rate_later(session, msp_id)
 
 
-SUSPEND = "credit.suspension_requested"
+PROVISION = "provision"
 
 
-def suspension_later(session: Session, msp_id: str, customer_id: str) -> None:
-    """Credit control asks for a customer's suspension on the vendors (connectors' job)."""
-    enqueue(session, SUSPEND, customer_id, {"msp_id": msp_id, "customer_id": customer_id})
+def provisioning_requested(
+    session: Session, customer_vendor_id: str, *, delay: float = 0.0
+) -> None:
+    """Provision (or poll the provisioning of) one customer on one vendor: the customer's
+    pending ``customer_vendors`` row. Handled by ``connectors.tasks``."""
+    enqueue(
+        session,
+        PROVISION,
+        customer_vendor_id,
+        {"customer_vendor_id": customer_vendor_id},
+        delay=delay,
+    )
+
+
+# Handled by ``connectors.tasks`` (payload {"customer_id": …}).
+SUSPENSION = "suspension"
+
+
+def suspension_requested(session: Session, customer_id: str) -> None:
+    """Credit control asks for a customer's suspension on the vendors; the customer is
+    already ``suspension_requested`` in this transaction."""
+    enqueue(session, SUSPENSION, customer_id, {"customer_id": customer_id})

@@ -25,8 +25,8 @@ from billbyte.customers.models import Customer
 from billbyte.fx.service import RATE_SCHEMA, daily_rates
 from billbyte.kit.errors import InvalidInput
 from billbyte.partners.models import PartnerAccount
+from billbyte.pricing.repository import default_plan_id, rules_for_msp
 from billbyte.pricing.rules import Rule
-from billbyte.pricing.service import default_plan_id, rules_for_msp
 from billbyte.rating import engine
 from billbyte.runtime import Runtime
 from billbyte.usage.repository import current_slices, scan_slices

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.charges.ledger import WIDE, exact_sum
+from billbyte.customers import repository as customers
 from billbyte.customers.models import Customer
 from billbyte.kit.money import format_amount, round_money
 from billbyte.kit.periods import validate_period
-from billbyte.kit.repository import get_owned
-from billbyte.pricing.models import PricePlan
+from billbyte.pricing import repository as pricing
 from billbyte.rating import compute
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
@@ -28,20 +28,9 @@ def preview(
     customer_id: str | None,
 ) -> dict[str, Any]:
     validate_period(period)
-    plan = get_owned(
-        session, PricePlan, subject.msp_id, plan_id, what="price plan", code="price_plan_not_found"
-    )
+    plan = pricing.get_plan(session, subject.msp_id, plan_id)
     if customer_id:
-        selected = [
-            get_owned(
-                session,
-                Customer,
-                subject.msp_id,
-                customer_id,
-                what="customer",
-                code="customer_not_found",
-            )
-        ]
+        selected = [customers.get_customer(session, subject.msp_id, customer_id)]
     else:
         selected = list(
             session.scalars(
