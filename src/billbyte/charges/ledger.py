@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billbyte.charges.models import ChargeChange, ChargeLine, ClosedPeriod
+from billbyte.charges.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
 from billbyte.kit.clock import utcnow
 from billbyte.tenancy.models import Msp
 
@@ -266,3 +266,27 @@ def write_period(
             changes += 1
     session.flush()
     return changes
+
+
+def set_rating_state(
+    session: Session,
+    msp_id: str,
+    customer_id: str,
+    period: str,
+    status: str,
+    message: str | None,
+    lines: int,
+) -> None:
+    """How the last rating of a customer's period went (shown with its charges)."""
+    state = session.scalar(
+        select(RatingState).where(
+            RatingState.customer_id == customer_id, RatingState.period == period
+        )
+    )
+    if state is None:
+        state = RatingState(msp_id=msp_id, customer_id=customer_id, period=period)
+        session.add(state)
+    state.status = status
+    state.message = message
+    state.usage_lines = lines
+    state.rated_at = utcnow()

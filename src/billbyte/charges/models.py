@@ -1,4 +1,5 @@
-"""The charge ledger's tables: open charge lines, their change feed, closed periods.
+"""The charge ledger's tables: open charge lines, their change feed, how the last rating
+of each customer-period went, closed periods.
 
 Lines and change-feed entries are written only through ``charges.ledger``.
 """
@@ -9,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billbyte.db.base import Base, JSONType, Money, UTCDateTime
@@ -77,6 +78,22 @@ class ChargeChange(Base):
     line: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     previous: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RatingState(Base):
+    """How the last rating of a customer's period went (shown with the charges)."""
+
+    __tablename__ = "rating_states"
+    __table_args__ = (UniqueConstraint("customer_id", "period"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rst"))
+    msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    status: Mapped[str] = mapped_column(String(20), default="ok")  # ok | error
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    usage_lines: Mapped[int] = mapped_column(Integer, default=0)
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ClosedPeriod(Base):

@@ -12,7 +12,6 @@ from billbyte.invoicing import models as invoicing_models
 from billbyte.jobs import models as job_models
 from billbyte.partners import models as partner_models
 from billbyte.pricing import models as pricing_models
-from billbyte.rating import models as rating_models
 from billbyte.tenancy import models as tenancy_models
 from billbyte.usage import models as usage_models
 from billbyte.webhooks import models as webhook_models
@@ -29,7 +28,6 @@ ALL = (
     job_models,
     pricing_models,
     charge_models,
-    rating_models,
     credit_models,
     invoicing_models,
     catalog_models,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
 from billbyte.charges import ledger
-from billbyte.charges.models import ClosedPeriod
+from billbyte.charges.models import ClosedPeriod, RatingState
 from billbyte.credit import prepaid
 from billbyte.customers.models import Customer
 from billbyte.invoicing import cycles, documents
@@ -48,7 +48,6 @@ from billbyte.kit.errors import NotFound
 from billbyte.kit.ids import new_id
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period
-from billbyte.rating.models import RatingState
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp

@@ -19,9 +19,7 @@ from sqlalchemy.orm import Session
 from billbyte.charges import ledger
 from billbyte.charges.ledger import Charge
 from billbyte.customers.models import Customer
-from billbyte.kit.clock import utcnow
 from billbyte.rating import compute
-from billbyte.rating.models import RatingState
 from billbyte.runtime import Runtime
 from billbyte.usage.repository import billed_periods
 
@@ -94,7 +92,7 @@ def rate_period(session: Session, run: PeriodRun) -> RatingResult:
     for customer in run.open_customers:
         usage_lines = run.usage_lines.get(customer.id, 0)
         if customer.id in run.errors:
-            _set_state(
+            ledger.set_rating_state(
                 session,
                 run.msp_id,
                 customer.id,
@@ -106,30 +104,9 @@ def rate_period(session: Session, run: PeriodRun) -> RatingResult:
             continue
         lines = run.lines.get(customer.id, {})
         result.changes += ledger.write_period(session, run.msp_id, customer.id, run.period, lines)
-        _set_state(session, run.msp_id, customer.id, run.period, "ok", None, usage_lines)
+        ledger.set_rating_state(
+            session, run.msp_id, customer.id, run.period, "ok", None, usage_lines
+        )
         result.customers_rated += 1
         result.lines += len(lines)
     return result
-
-
-def _set_state(
-    session: Session,
-    msp_id: str,
-    customer_id: str,
-    period: str,
-    status: str,
-    message: str | None,
-    lines: int,
-) -> None:
-    state = session.scalar(
-        select(RatingState).where(
-            RatingState.customer_id == customer_id, RatingState.period == period
-        )
-    )
-    if state is None:
-        state = RatingState(msp_id=msp_id, customer_id=customer_id, period=period)
-        session.add(state)
-    state.status = status
-    state.message = message
-    state.usage_lines = lines
-    state.rated_at = utcnow()
