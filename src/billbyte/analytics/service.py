@@ -23,11 +23,10 @@ from billbyte.credit.models import CreditEvent
 from billbyte.customers import mapping
 from billbyte.customers import repository as customers
 from billbyte.kit.money import allocate
-from billbyte.rating.compute import period_bounds
+from billbyte.kit.periods import Period, validate_period
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage import service as usage
-from billbyte.usage.service import validate_period
 
 ANOMALY_FACTOR = Decimal(2)  # a day costing over twice the trailing 7-day mean
 
@@ -93,7 +92,8 @@ def analytics(
             {"resource_id": r, "service_name": s, "currency": c, "cost": _text(v)}
             for r, s, c, v in resources.iter_rows()
         ]
-    start, end = period_bounds(period)
+    month = Period.parse(period)
+    start, end = month.first_day, month.last_day
     forecast = _forecast(total, daily, start, end, today or date.today())
     anomalies = _anomalies(daily)
     events = _recent_events(session, subject, customer.id)
