@@ -22,7 +22,7 @@ from billbyte.catalog.offers import PriceVersion, price_on, price_versions
 from billbyte.catalog.proration import Frequency, Piece, PieceKind, Term
 from billbyte.catalog.subscriptions import seat_history
 from billbyte.customers.models import Customer
-from billbyte.fx import service as fx
+from billbyte.fx import conversion as fx
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import InvalidInput
 from billbyte.rating.models import ClosedPeriod

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from billbyte.catalog import licence_lines
 from billbyte.customers import mapping
 from billbyte.customers.models import Customer
-from billbyte.fx import service as fx
+from billbyte.fx import conversion as fx
 from billbyte.jobs.follow_up import RATE
 from billbyte.jobs.service import handler
 from billbyte.kit.clock import utcnow
