@@ -25,6 +25,7 @@ from billbyte.customers.models import Customer
 from billbyte.fx import conversion as fx
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import InvalidInput
+from billbyte.kit.money import format_amount
 from billbyte.rating.models import ClosedPeriod
 
 KIND = "licence"
@@ -148,7 +149,7 @@ def _line(
     cost_rate, cost_rate_date = rates.rate(offer.cost_currency, currency, piece.on)
     sell_rate, sell_rate_date = rates.rate(sell_ccy, currency, piece.on)
     used = {
-        (d.isoformat(), format(r, "f"))
+        (d.isoformat(), format_amount(r))
         for (s, d, r) in (
             (offer.cost_currency, cost_rate_date, cost_rate),
             (sell_ccy, sell_rate_date, sell_rate),
