@@ -47,13 +47,14 @@ def main() -> None:
 
     from sqlalchemy import func, insert, select, text
 
+    from billbyte.charges.models import ChargeLine
     from billbyte.customers.models import Customer
     from billbyte.db.engine import make_engine
     from billbyte.db.migrate import upgrade
-    from billbyte.invoicing import service
+    from billbyte.invoicing import runs
+    from billbyte.invoicing import settings as invoice_settings
     from billbyte.invoicing.models import Invoice, InvoiceLine
     from billbyte.invoicing.schemas import InvoiceSettingsIn
-    from billbyte.rating.models import ChargeLine
     from billbyte.runtime import Runtime
     from billbyte.settings import Settings
     from billbyte.tenancy import service as tenancy
@@ -136,7 +137,7 @@ def main() -> None:
 
         # "account" grouping keeps one invoice line per charge line: the heaviest case.
         with runtime.uow() as uow:
-            service.set_settings(
+            invoice_settings.set_settings(
                 uow.session,
                 AuthSubject(msp.id, "bench", Role.ADMIN),
                 InvoiceSettingsIn(grouping="account"),
@@ -144,7 +145,7 @@ def main() -> None:
             uow.commit()
         subject = AuthSubject(msp_id=msp.id, actor="bench", role=Role.ADMIN)
         started = time.perf_counter()
-        run = service.close_period(runtime, subject, PERIOD, force=True)
+        run = runs.close_period(runtime, subject, PERIOD, force=True)
         elapsed = time.perf_counter() - started
 
         with runtime.uow() as uow:
@@ -165,7 +166,7 @@ def main() -> None:
             "charge lines/s; every total exact"
         )
         again = time.perf_counter()
-        second = service.close_period(runtime, subject, PERIOD, force=True)
+        second = runs.close_period(runtime, subject, PERIOD, force=True)
         assert second.invoices_created == 0 and second.already_closed == args.customers
         print(f"second run (nothing to do): {time.perf_counter() - again:.2f} s")
         engine.dispose()

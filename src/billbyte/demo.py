@@ -203,7 +203,7 @@ def _seed_pricing_and_usage(runtime: Runtime, subject: AuthSubject, aws_account_
     from datetime import date, timedelta
     from pathlib import Path
 
-    from billbyte.fx import service as fx
+    from billbyte.fx import rates as fx
     from billbyte.fx.schemas import FxRatesPut
     from billbyte.pricing import service as pricing
     from billbyte.pricing.models import PricePlan

@@ -9,7 +9,7 @@ import pytest
 
 from billbyte.rating.tasks import rate_all
 from billbyte.runtime import Runtime
-from tests.catalog.world import (
+from tests.catalog.factories import (
     DEVOPS,
     FEE,
     M365_CHANGE,

@@ -22,7 +22,7 @@ import pytest
 
 from billbyte.exports import focus
 from billbyte.runtime import Runtime
-from tests.catalog.world import PERIOD, World, build
+from tests.catalog.factories import PERIOD, World, build
 from tests.conftest import Tenant
 
 MANDATORY = {

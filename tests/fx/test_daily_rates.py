@@ -1,4 +1,4 @@
-"""service.daily_rates: the rating engine's table of one rate per day per pair."""
+"""conversion.daily_rates: the rating engine's table of one rate per day per pair."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billbyte.fx import service
+from billbyte.fx import conversion, ecb
+from billbyte.fx import policy as fx_policy
+from billbyte.fx import rates as fx_rates
 from billbyte.fx.schemas import FxPolicyIn, PolicyMode
 from billbyte.kit.errors import InvalidInput
 from billbyte.runtime import Runtime
@@ -23,15 +25,15 @@ PAIRS = {("EUR", "USD"), ("USD", "EUR"), ("usd", "jpy"), ("JPY", "JPY")}
 
 
 def store(msp: Msp, *rates: tuple[str, str, date, str], source: str = "manual") -> None:
-    entries = [service.RateEntry(b, q, d, Decimal(r)) for b, q, d, r in rates]
+    entries = [fx_rates.RateEntry(b, q, d, Decimal(r)) for b, q, d, r in rates]
     with msp.runtime.uow() as uow:
-        service.upsert_rates(uow.session, msp.subject, entries, source=source)
+        fx_rates.upsert_rates(uow.session, msp.subject, entries, source=source)
         uow.commit()
 
 
 def set_policy(msp: Msp, **policy: object) -> None:
     with msp.runtime.uow() as uow:
-        service.set_policy(uow.session, msp.subject, FxPolicyIn.model_validate(policy))
+        fx_policy.set_policy(uow.session, msp.subject, FxPolicyIn.model_validate(policy))
         uow.commit()
 
 
@@ -45,14 +47,14 @@ def daily(
     as_of: date | None = None,
 ) -> pl.DataFrame:
     with msp.runtime.uow() as uow:
-        return service.daily_rates(
+        return conversion.daily_rates(
             uow.session, msp.msp_id, pairs, start, end, period_end=period_end, as_of=as_of
         )
 
 
 def import_hist(msp: Msp) -> None:
     with msp.runtime.uow() as uow:
-        service.import_ecb_csv(uow.session, msp.subject, DATA / "eurofxref-hist-synthetic.csv")
+        ecb.import_ecb_rates(uow.session, msp.subject, DATA / "eurofxref-hist-synthetic.csv")
         uow.commit()
 
 
@@ -154,7 +156,7 @@ def test_period_close_is_provisional_while_the_period_is_open(msp: Msp) -> None:
     frame = daily(msp, {("EUR", "USD")}, OCT, today, as_of=today)
     assert set(frame["rate_date"].to_list()) == {date(2026, 10, 9)}
     with msp.runtime.uow() as uow:
-        result = service.convert(
+        result = conversion.convert(
             uow.session, msp.msp_id, Decimal("10"), "EUR", "USD", OCT, as_of=today
         )
     assert (result.rate, result.rate_date, result.converted) == (
@@ -178,12 +180,12 @@ def test_other_msps_rates_are_never_used(runtime: Runtime) -> None:
     ]
     set_policy(stranger, base_currency="USD")
     with owner.runtime.uow() as uow:
-        assert service.policy_for(uow.session, owner.msp_id).base_currency == "EUR"
+        assert fx_policy.policy_for(uow.session, owner.msp_id).base_currency == "EUR"
 
 
 def test_argument_errors(msp: Msp) -> None:
     empty = daily(msp, set(), OCT, OCT)
-    assert empty.height == 0 and empty.columns == list(service.RATE_SCHEMA)
+    assert empty.height == 0 and empty.columns == list(conversion.RATE_SCHEMA)
     with pytest.raises(InvalidInput, match="after"):
         daily(msp, {("EUR", "USD")}, date(2026, 10, 2), OCT)
     with pytest.raises(InvalidInput, match="period_end"):
@@ -268,5 +270,7 @@ def test_daily_rates_property(
     assert got == expected
     # The same answer as convert() for the same day.
     with runtime.uow() as uow:
-        one = service.convert(uow.session, msp.msp_id, Decimal("1"), "USD", "JPY", end, as_of=LATER)
+        one = conversion.convert(
+            uow.session, msp.msp_id, Decimal("1"), "USD", "JPY", end, as_of=LATER
+        )
     assert (one.rate, one.rate_date.day) == expected[("USD", "JPY", days[-1])]

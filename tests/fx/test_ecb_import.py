@@ -13,7 +13,8 @@ import typer
 from typer.testing import CliRunner
 
 from billbyte.fx import cli as fx_cli
-from billbyte.fx import service
+from billbyte.fx import ecb
+from billbyte.fx import rates as fx_rates
 from billbyte.kit.errors import Forbidden, InvalidInput
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
@@ -43,7 +44,7 @@ def stored(runtime: Runtime, msp_id: str) -> set[tuple[str, str, str, Decimal]]:
 
 def run_import(msp: Msp, path: Path) -> int:
     with msp.runtime.uow() as uow:
-        count = service.import_ecb_csv(uow.session, msp.subject, path)
+        count = ecb.import_ecb_rates(uow.session, msp.subject, path).received
         uow.commit()
     return count
 
@@ -61,7 +62,7 @@ def test_import_twice_changes_nothing(msp: Msp) -> None:
     assert run_import(msp, HIST) == 41
     assert rows_of(msp.runtime, msp.msp_id) == first  # same ids, values and timestamps
     with msp.runtime.uow() as uow:
-        summary = service.import_ecb_rates(uow.session, msp.subject, HIST)
+        summary = ecb.import_ecb_rates(uow.session, msp.subject, HIST)
     assert (summary.inserted, summary.updated, summary.unchanged) == (0, 0, 41)
 
 
@@ -76,13 +77,13 @@ def test_daily_file_with_spaces_and_long_dates(msp: Msp) -> None:
 
 def test_import_replaces_a_manual_rate_of_its_own_msp_only(runtime: Runtime) -> None:
     alpha, beta = new_msp(runtime, "Alpha"), new_msp(runtime, "Beta")
-    manual = [service.RateEntry("EUR", "USD", date(2026, 10, 9), Decimal("1.2"))]
+    manual = [fx_rates.RateEntry("EUR", "USD", date(2026, 10, 9), Decimal("1.2"))]
     for msp in (alpha, beta):
         with runtime.uow() as uow:
-            service.upsert_rates(uow.session, msp.subject, manual, source="manual")
+            fx_rates.upsert_rates(uow.session, msp.subject, manual, source="manual")
             uow.commit()
     with runtime.uow() as uow:
-        summary = service.import_ecb_rates(uow.session, alpha.subject, HIST)
+        summary = ecb.import_ecb_rates(uow.session, alpha.subject, HIST)
         uow.commit()
     assert (summary.inserted, summary.updated, summary.unchanged) == (40, 1, 0)
     assert ("EUR", "USD", "2026-10-09", Decimal("1.1050")) in stored(runtime, alpha.msp_id)
@@ -180,7 +181,7 @@ def test_bad_files_are_rejected_whole(
 ) -> None:
     path = write(tmp_path, text)
     with pytest.raises(InvalidInput) as caught, msp.runtime.uow() as uow:
-        service.import_ecb_csv(uow.session, msp.subject, path)
+        ecb.import_ecb_rates(uow.session, msp.subject, path)
         uow.commit()
     error = caught.value
     assert error.code == code
@@ -195,7 +196,7 @@ def test_a_bad_line_at_the_end_writes_nothing(msp: Msp, tmp_path: Path) -> None:
     good = HIST.read_text(encoding="utf-8")
     path = write(tmp_path, good + "2026-09-30,1.0980,oops,1.9558,N/A,23.8,0.848,0.928,\r\n")
     with pytest.raises(InvalidInput) as caught, msp.runtime.uow() as uow:
-        service.import_ecb_csv(uow.session, msp.subject, path)
+        ecb.import_ecb_rates(uow.session, msp.subject, path)
         uow.commit()
     assert caught.value.extra == {"file": path.name, "line": 9, "column": "JPY"}
     assert rows_of(msp.runtime, msp.msp_id) == []
@@ -205,7 +206,7 @@ def test_binary_and_bom_files(msp: Msp, tmp_path: Path) -> None:
     binary = tmp_path / "rates.csv"
     binary.write_bytes(b"\xff\xfe\x00D\x00a\x00t\x00e\x00\x80\x81")
     with pytest.raises(InvalidInput, match="not a UTF-8 text file"), msp.runtime.uow() as uow:
-        service.import_ecb_csv(uow.session, msp.subject, binary)
+        ecb.import_ecb_rates(uow.session, msp.subject, binary)
     bom = tmp_path / "bom.csv"
     bom.write_bytes(b"\xef\xbb\xbf" + (GOOD_HEADER + GOOD_ROW).encode())
     assert run_import(msp, bom) == 2
@@ -214,7 +215,7 @@ def test_binary_and_bom_files(msp: Msp, tmp_path: Path) -> None:
 def test_a_read_only_subject_cannot_import(msp: Msp) -> None:
     helpdesk = AuthSubject(msp_id=msp.msp_id, actor="test", role=Role.HELPDESK)
     with pytest.raises(Forbidden), msp.runtime.uow() as uow:
-        service.import_ecb_csv(uow.session, helpdesk, HIST)
+        ecb.import_ecb_rates(uow.session, helpdesk, HIST)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from billbyte.fx import service
+from billbyte.fx import conversion
+from billbyte.fx import rates as fx_rates
 from billbyte.kit.errors import InvalidInput
 from billbyte.runtime import Runtime
 from tests.fx.conftest import Msp, new_msp
@@ -43,15 +44,15 @@ amounts = st.builds(
 
 
 def store(msp: Msp, *rates: tuple[str, str, Decimal]) -> None:
-    entries = [service.RateEntry(b, q, DAY, r) for b, q, r in rates]
+    entries = [fx_rates.RateEntry(b, q, DAY, r) for b, q, r in rates]
     with msp.runtime.uow() as uow:
-        service.upsert_rates(uow.session, msp.subject, entries, source="manual")
+        fx_rates.upsert_rates(uow.session, msp.subject, entries, source="manual")
         uow.commit()
 
 
-def convert(msp: Msp, amount: Decimal, source: str, target: str) -> service.Conversion:
+def convert(msp: Msp, amount: Decimal, source: str, target: str) -> conversion.Conversion:
     with msp.runtime.uow() as uow:
-        return service.convert(uow.session, msp.msp_id, amount, source, target, DAY)
+        return conversion.convert(uow.session, msp.msp_id, amount, source, target, DAY)
 
 
 def stored_ratio(shape: str, first: Decimal, second: Decimal) -> Fraction:
@@ -152,4 +153,4 @@ def test_a_cross_rate_beyond_the_storable_range_is_a_clear_error(runtime: Runtim
 def test_convert_refuses_non_finite_and_float_amounts(runtime: Runtime, amount: object) -> None:
     msp = new_msp(runtime)
     with pytest.raises(InvalidInput), msp.runtime.uow() as uow:
-        service.convert(uow.session, msp.msp_id, amount, "EUR", "EUR", DAY)  # type: ignore[arg-type]
+        conversion.convert(uow.session, msp.msp_id, amount, "EUR", "EUR", DAY)  # type: ignore[arg-type]

@@ -23,9 +23,10 @@ from billbyte.catalog.subscriptions import seat_history
 from billbyte.charges.ledger import Charge
 from billbyte.charges.models import ClosedPeriod
 from billbyte.customers.models import Customer
-from billbyte.fx import service as fx
+from billbyte.fx import conversion as fx
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import InvalidInput
+from billbyte.kit.money import format_amount
 
 KIND = "licence"
 
@@ -148,7 +149,7 @@ def _line(
     cost_rate, cost_rate_date = rates.rate(offer.cost_currency, currency, piece.on)
     sell_rate, sell_rate_date = rates.rate(sell_ccy, currency, piece.on)
     used = {
-        (d.isoformat(), format(r, "f"))
+        (d.isoformat(), format_amount(r))
         for (s, d, r) in (
             (offer.cost_currency, cost_rate_date, cost_rate),
             (sell_ccy, sell_rate_date, sell_rate),

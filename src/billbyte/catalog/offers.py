@@ -22,9 +22,10 @@ from billbyte.catalog.schemas import OfferCreate, OfferOut, OfferUpdate, PriceVe
 from billbyte.charges.models import ClosedPeriod
 from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
-from billbyte.kit.errors import Conflict, InvalidInput, NotFound
-from billbyte.kit.money import quantum
+from billbyte.kit.errors import Conflict, InvalidInput
+from billbyte.kit.money import format_amount, quantum
 from billbyte.kit.pagination import Page, paginate
+from billbyte.kit.repository import get_owned
 from billbyte.tenancy.auth import AuthSubject
 
 
@@ -37,12 +38,14 @@ def _money_text(amount: Decimal, currency: str) -> str:
     step = quantum(currency)
     exact = _plain(amount)
     return (
-        format(amount.quantize(step), "f") if exact == exact.quantize(step) else format(exact, "f")
+        format_amount(amount.quantize(step))
+        if exact == exact.quantize(step)
+        else format_amount(exact)
     )
 
 
 def _plain(amount: Decimal) -> Decimal:
-    text = format(amount, "f")
+    text = format_amount(amount)
     return Decimal(text.rstrip("0").rstrip(".") if "." in text else text)
 
 
@@ -124,7 +127,7 @@ def _offer_snapshot(offer: Offer) -> dict[str, Any]:
 
 
 def _prices_text(prices: dict[str, Decimal]) -> dict[str, str]:
-    return {currency: format(amount, "f") for currency, amount in sorted(prices.items())}
+    return {currency: format_amount(amount) for currency, amount in sorted(prices.items())}
 
 
 def create_offer(session: Session, subject: AuthSubject, data: OfferCreate) -> Offer:
@@ -174,12 +177,9 @@ def create_offer(session: Session, subject: AuthSubject, data: OfferCreate) -> O
 
 
 def get_offer(session: Session, subject: AuthSubject, offer_id: str) -> Offer:
-    offer = session.scalar(
-        select(Offer).where(Offer.id == offer_id, Offer.msp_id == subject.msp_id)
+    return get_owned(
+        session, Offer, subject.msp_id, offer_id, what="catalogue offer", code="offer_not_found"
     )
-    if offer is None:
-        raise NotFound(f"No catalogue offer {offer_id!r}.", code="offer_not_found")
-    return offer
 
 
 def list_offers(
@@ -262,8 +262,8 @@ def _new_prices(
             *(offer.earlier_prices or []),
             {
                 "from": offer.prices_from.isoformat() if offer.prices_from else None,
-                "cost_price": format(offer.cost_price, "f"),
-                "list_price": None if offer.list_price is None else format(offer.list_price, "f"),
+                "cost_price": format_amount(offer.cost_price),
+                "list_price": None if offer.list_price is None else format_amount(offer.list_price),
                 "prices": dict(offer.prices),
             },
         ]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.fx import service
+from billbyte.fx import ecb
 from billbyte.tenancy import service as tenancy
 
 app = typer.Typer(help="Exchange rates: import the ECB reference rates.", no_args_is_help=True)
@@ -34,13 +34,13 @@ def import_command(
 
     with runtime_ready() as runtime, runtime.uow() as uow:
         tenancy.get_msp(uow.session, msp)
-        summary = service.import_ecb_rates(uow.session, cli_subject(msp), file)
+        summary = ecb.import_ecb_rates(uow.session, cli_subject(msp), file)
         uow.commit()
     if as_json:
         payload = {
             "msp_id": msp,
             "file": file.name,
-            "source": service.ECB_SOURCE,
+            "source": ecb.ECB_SOURCE,
             "rates": summary.received,
             "inserted": summary.inserted,
             "updated": summary.updated,

@@ -8,7 +8,7 @@ from pydantic import BeforeValidator
 
 from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Subject, Uow
 from billbyte.api.responses import READ, WRITE
-from billbyte.fx import service
+from billbyte.fx import conversion, policy, rates
 from billbyte.fx.schemas import (
     ConversionOut,
     FxPolicyIn,
@@ -42,7 +42,7 @@ Amount = Annotated[
     responses=WRITE,
 )
 def put_fx_rates(body: FxRatesPut, subject: Subject, uow: Uow) -> FxRatesPutOut:
-    summary = service.put_rates(uow.session, subject, body)
+    summary = rates.put_rates(uow.session, subject, body)
     uow.commit()
     return FxRatesPutOut(
         received=summary.received,
@@ -72,7 +72,7 @@ def list_fx_rates(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE,
 ) -> ListResponse[FxRateOut]:
-    page = service.list_rates(
+    page = rates.list_rates(
         uow.session,
         subject,
         base=base,
@@ -102,7 +102,7 @@ def convert_amount(
         Query(alias="date", description="The charge day; default today (UTC)."),
     ] = None,
 ) -> ConversionOut:
-    result = service.convert(
+    result = conversion.convert(
         uow.session, subject.msp_id, amount, source, target, day or utcnow().date()
     )
     return ConversionOut(
@@ -123,7 +123,7 @@ def convert_amount(
     responses=READ,
 )
 def get_fx_policy(subject: Subject, uow: Uow) -> FxPolicyOut:
-    return FxPolicyOut.build(service.get_policy(uow.session, subject))
+    return FxPolicyOut.build(policy.get_policy(uow.session, subject))
 
 
 @router.put(
@@ -133,6 +133,6 @@ def get_fx_policy(subject: Subject, uow: Uow) -> FxPolicyOut:
     responses=WRITE,
 )
 def put_fx_policy(body: FxPolicyIn, subject: Subject, uow: Uow) -> FxPolicyOut:
-    policy = service.set_policy(uow.session, subject, body)
+    updated = policy.set_policy(uow.session, subject, body)
     uow.commit()
-    return FxPolicyOut.build(policy)
+    return FxPolicyOut.build(updated)

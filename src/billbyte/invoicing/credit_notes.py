@@ -26,9 +26,10 @@ from billbyte.invoicing.views import (
     stored_view,
 )
 from billbyte.kit.clock import utcnow
-from billbyte.kit.errors import InvalidInput, NotFound
+from billbyte.kit.errors import InvalidInput
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import parse_decimal, round_money
+from billbyte.kit.repository import get_owned
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.webhooks import service as webhooks
 
@@ -45,11 +46,9 @@ def create_credit_note(
             "A draft cannot be credited: change its charges, or credit it once finalized.",
             code="invoice_not_finalized",
         )
-    invoice = session.scalar(
-        select(Invoice).where(Invoice.id == invoice_id, Invoice.msp_id == subject.msp_id)
+    invoice = get_owned(
+        session, Invoice, subject.msp_id, invoice_id, what="invoice", code="invoice_not_found"
     )
-    if invoice is None:
-        raise NotFound(f"No invoice {invoice_id!r}.", code="invoice_not_found")
     if invoice.kind != INVOICE:
         raise InvalidInput("Only an invoice can be credited.", code="not_an_invoice")
     amounts = []

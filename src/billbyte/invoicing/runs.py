@@ -48,6 +48,7 @@ from billbyte.kit.errors import NotFound
 from billbyte.kit.ids import new_id
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period
+from billbyte.kit.repository import get_owned
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
@@ -108,12 +109,14 @@ def create_run(
 
 
 def get_run(session: Session, subject: AuthSubject, run_id: str) -> InvoiceRun:
-    run = session.scalar(
-        select(InvoiceRun).where(InvoiceRun.id == run_id, InvoiceRun.msp_id == subject.msp_id)
+    return get_owned(
+        session,
+        InvoiceRun,
+        subject.msp_id,
+        run_id,
+        what="invoice run",
+        code="invoice_run_not_found",
     )
-    if run is None:
-        raise NotFound(f"No invoice run {run_id!r}.", code="invoice_run_not_found")
-    return run
 
 
 def list_runs(

@@ -38,9 +38,10 @@ from billbyte.invoicing.schemas import (
 from billbyte.invoicing.settings import settings_for
 from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.ids import new_id
-from billbyte.kit.money import round_money
+from billbyte.kit.money import format_amount, round_money
 from billbyte.kit.pagination import Page, parse_sequence_cursor
 from billbyte.kit.periods import validate_period
+from billbyte.kit.repository import get_owned
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
 
@@ -246,11 +247,9 @@ def get_view(session: Session, subject: AuthSubject, invoice_id: str) -> Invoice
                 invoice_id=final,
             )
         return view
-    invoice = session.scalar(
-        select(Invoice).where(Invoice.id == invoice_id, Invoice.msp_id == subject.msp_id)
+    invoice = get_owned(
+        session, Invoice, subject.msp_id, invoice_id, what="invoice", code="invoice_not_found"
     )
-    if invoice is None:
-        raise NotFound(f"No invoice {invoice_id!r}.", code="invoice_not_found")
     lines = list(
         session.scalars(
             select(InvoiceLine)
@@ -365,7 +364,7 @@ def _text(value: Decimal | None) -> str | None:
 
 def money_text(value: Decimal, currency: str) -> str:
     """A rounded amount with the currency's minor units written out (``7.50``)."""
-    return format(round_money(value, currency), "f")
+    return format_amount(round_money(value, currency))
 
 
 def line_out(line: DocumentLine) -> InvoiceLineOut:

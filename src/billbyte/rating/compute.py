@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from billbyte.charges.ledger import FEE, USAGE, WIDE, Charge, line_key
 from billbyte.customers import mapping
 from billbyte.customers.models import Customer
-from billbyte.fx.service import RATE_SCHEMA, daily_rates
+from billbyte.fx.conversion import RATE_SCHEMA, daily_rates
 from billbyte.kit.errors import InvalidInput
 from billbyte.partners.models import PartnerAccount
 from billbyte.pricing.repository import default_plan_id, rules_for_msp

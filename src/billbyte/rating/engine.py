@@ -239,7 +239,7 @@ def customers_in_scope(grain: pl.DataFrame, rule: Rule, period_end: date) -> lis
 def convert(priced: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
     """Adds cost_local, list_local, sell_local and the rate used, per grain row.
 
-    ``rates`` has day, from_currency, to_currency, rate, rate_date (see fx.service).
+    ``rates`` has day, from_currency, to_currency, rate, rate_date (see fx.conversion.daily_rates).
     """
     to_local = rates.rename(
         {

@@ -13,6 +13,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from billbyte.sandbox.google_channel import start_google_channel_sandbox
+from billbyte.sandbox.partner_center import start_partner_center_sandbox
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"aws": 8811, "partner_center": 8812, "google_channel": 8813}
@@ -69,9 +72,7 @@ class Sandboxes:
 
 def start_all(ports: dict[str, int | None] | None = None) -> Sandboxes:
     """Start the three simulators on 127.0.0.1 (``None`` ports: free ports)."""
-    from billbyte.sandbox.aws import start_aws_sandbox
-    from billbyte.sandbox.google_channel import start_google_channel_sandbox
-    from billbyte.sandbox.partner_center import start_partner_center_sandbox
+    from billbyte.sandbox.aws import start_aws_sandbox  # why: boto3 and moto are slow to import
 
     chosen = {**DEFAULT_PORTS, **(ports or {})}
     aws = start_aws_sandbox(chosen["aws"])

@@ -611,7 +611,7 @@ def start_aws_sandbox(
     """Start moto on ``host:port`` (a free port if None) and set up the organization and
     the CUR bucket. ``reset`` clears moto's state first: moto keeps it per process, so a
     second sandbox in the same process would otherwise see the first one's accounts."""
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # why: slow to import
 
     # werkzeug logs every request at INFO: keep the sandbox quiet unless asked.
     if logging.getLogger("werkzeug").level == logging.NOTSET:

@@ -22,6 +22,8 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from billbyte.kit.money import format_amount
+
 # The sandboxes' fixed exchange rates from the USD list prices to the simulated currency.
 USD_TO = {"USD": Decimal(1), "EUR": Decimal("0.9342"), "GBP": Decimal("0.7861")}
 
@@ -34,7 +36,7 @@ _DECIMAL_TOKEN = re.compile(r'"\\u0000dec:(-?[0-9]+(?:\.[0-9]+)?)"')
 
 def _mark_decimals(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return _DECIMAL_MARK + format(value, "f")
+        return _DECIMAL_MARK + format_amount(value)
     if isinstance(value, dict):
         return {k: _mark_decimals(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
