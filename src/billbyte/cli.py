@@ -109,7 +109,7 @@ def serve(
     """Run the API server (and its background workers) on the configured database."""
     import uvicorn
 
-    from billbyte.api.app import create_app
+    from billbyte.app import create_app
 
     with runtime_ready() as runtime:
         logging.basicConfig(
@@ -210,8 +210,8 @@ def start_workers(runtime: Runtime) -> Callable[[], None]:
     loop (rating after imports and rule changes) and webhook delivery."""
     import threading
 
+    from billbyte import tasks  # noqa: F401  (registers every job kind)
     from billbyte.connectors.service import schedule_due_collections
-    from billbyte.jobs import handlers  # noqa: F401  (registers every job kind)
     from billbyte.jobs.service import run_forever
     from billbyte.webhooks import worker
 

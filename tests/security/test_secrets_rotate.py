@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from billbyte.api.app import create_app
+from billbyte.app import create_app
 from billbyte.idempotency.models import IdempotencyRecord
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.partners.models import PartnerAccount

@@ -14,8 +14,8 @@ app = typer.Typer(help="Background jobs (rating, ...).", no_args_is_help=True)
 @app.command("run")
 def run_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Run every due job once (what the server's worker thread does continuously)."""
+    from billbyte import tasks  # noqa: F401  (registers every job kind)
     from billbyte.cli import runtime_ready
-    from billbyte.jobs import handlers  # noqa: F401  (registers every job kind)
     from billbyte.jobs.service import run_pending
 
     with runtime_ready() as runtime:

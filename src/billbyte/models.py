@@ -1,4 +1,5 @@
-"""Imports every feature's ORM models so that ``Base.metadata`` is complete."""
+"""Composition root for the schema: imports every feature's ORM models so that
+``Base.metadata`` is complete (Alembic's ``migrations/env.py`` and the tests use it)."""
 
 from billbyte.audit import models as audit_models
 from billbyte.catalog import models as catalog_models
