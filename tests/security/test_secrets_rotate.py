@@ -19,7 +19,7 @@ from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.partners.models import PartnerAccount
 from billbyte.partners.service import credentials_of
 from billbyte.runtime import Runtime
-from billbyte.tenancy.key_rotation import rotate_secrets
+from billbyte.keyring.rotation import rotate_secrets
 from billbyte.webhooks.models import WebhookEndpoint
 from billbyte.webhooks.service import decrypt_secret
 from tests.cli.conftest import SECRET_KEY as CLI_SECRET_KEY
