@@ -16,12 +16,12 @@ from typing import Any
 import typer
 from sqlalchemy.exc import OperationalError
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.db.migrate import DatabaseBehind, ensure_schema
 from billbyte.kit.errors import BillByteError
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.settings import get_settings
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.connectors.service import sync_for
 from billbyte.customers import service as customers
 from billbyte.customers.schemas import CustomerCreate, VendorAccountCreate
@@ -29,9 +31,7 @@ from billbyte.pricing.models import PricePlan
 from billbyte.pricing.schemas import PricePlanIn, PriceRuleIn
 from billbyte.runtime import Runtime
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
-from billbyte.tenancy.roles import Role
 from billbyte.usage import service as usage
 
 DEMO_MSP = "Demo Hosting GmbH"

@@ -2,6 +2,7 @@
 ``Base.metadata`` is complete (Alembic's ``migrations/env.py`` and the tests use it)."""
 
 from billbyte.audit import models as audit_models
+from billbyte.auth import models as auth_models
 from billbyte.catalog import models as catalog_models
 from billbyte.connectors import models as connector_models
 from billbyte.credit import models as credit_models
@@ -19,6 +20,7 @@ from billbyte.webhooks import models as webhook_models
 
 ALL = (
     tenancy_models,
+    auth_models,
     audit_models,
     partner_models,
     customer_models,

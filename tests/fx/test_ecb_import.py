@@ -12,12 +12,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.fx import cli as fx_cli
 from billbyte.fx import service
 from billbyte.kit.errors import Forbidden, InvalidInput
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.fx.conftest import DATA, Msp, new_msp, rows_of
 
 HIST = DATA / "eurofxref-hist-synthetic.csv"

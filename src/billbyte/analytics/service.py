@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.models import AuditEvent
+from billbyte.auth.subject import AuthSubject
 from billbyte.credit.models import CreditEvent
 from billbyte.customers import mapping
 from billbyte.customers import service as customers
@@ -25,7 +26,6 @@ from billbyte.kit.money import allocate
 from billbyte.rating.models import ChargeLine
 from billbyte.rating.service import period_bounds
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage import service as usage
 from billbyte.usage.service import validate_period
 

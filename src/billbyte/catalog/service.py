@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.catalog import proration
 from billbyte.catalog.models import LicenceQuantity, LicenceSubscription, Offer
 from billbyte.catalog.proration import Frequency, Piece, PieceKind, Term
@@ -46,7 +47,6 @@ from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.money import quantum
 from billbyte.kit.pagination import Page, paginate
 from billbyte.rating.models import ClosedPeriod
-from billbyte.tenancy.auth import AuthSubject
 
 KIND = "licence"
 

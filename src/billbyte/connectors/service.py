@@ -28,6 +28,8 @@ from tenacity import (
 )
 
 from billbyte.audit.service import record
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.connectors.base import (
     MAX_VENDOR_MESSAGE_CHARS,
     CustomerSpec,
@@ -46,8 +48,6 @@ from billbyte.kit.outbound import OutboundPolicy, short_message
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

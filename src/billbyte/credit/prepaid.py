@@ -28,14 +28,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.credit.models import CreditPolicy, PrepaidMovement
 from billbyte.customers.models import Customer
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput
 from billbyte.kit.money import quantum, round_money
 from billbyte.rating.models import ChargeChange, ChargeLine, ClosedPeriod
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 
 TOP_UP, ADJUSTMENT, DRAW_DOWN = "top_up", "adjustment", "draw_down"
 OPEN, FINAL = "open", "final"

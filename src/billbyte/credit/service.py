@@ -18,14 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.credit import prepaid
 from billbyte.credit.models import CreditEvent, CreditPolicy
 from billbyte.customers.models import Customer
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import round_money
 from billbyte.rating.models import ChargeLine
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 
 ACTIONS = ("notify", "suspend")
 

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.customers.models import Customer, VendorAccount
 from billbyte.customers.schemas import (
     DEFAULT_KIND,
@@ -22,7 +23,6 @@ from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.vendors import Vendor
 from billbyte.partners import service as partners
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.webhooks import service as webhooks
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billbyte.auth.subject import AuthSubject
 from billbyte.catalog.models import LicenceSubscription, Offer
 from billbyte.customers import service as customers
 from billbyte.customers.models import Customer, VendorAccount
@@ -29,7 +30,6 @@ from billbyte.rating import engine
 from billbyte.rating import service as rating
 from billbyte.rating.models import ChargeLine
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
 
 # Usage columns kept below the rating grain in the export.

@@ -43,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.fx.models import FxPolicy, FxRate
 from billbyte.fx.schemas import (
     LIMIT,
@@ -58,7 +59,6 @@ from billbyte.kit.errors import InvalidInput
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import format_amount, validate_currency
 from billbyte.kit.pagination import Page, paginate
-from billbyte.tenancy.auth import AuthSubject
 
 RATE_PLACES = 18
 RATE_QUANTUM = Decimal(1).scaleb(-RATE_PLACES)

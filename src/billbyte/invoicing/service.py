@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.customers.models import Customer
 from billbyte.invoicing import cycles, documents
 from billbyte.invoicing.documents import Document, DocumentLine
@@ -55,9 +57,7 @@ from billbyte.kit.pagination import Page, parse_sequence_cursor
 from billbyte.kit.periods import validate_period
 from billbyte.rating.models import ChargeLine, ClosedPeriod, RatingState
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
-from billbyte.tenancy.roles import Role
 from billbyte.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)

@@ -6,13 +6,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.outbound import STRICT, OutboundPolicy, custom_endpoint_refusal, refusal
 from billbyte.kit.pagination import Page, paginate
 from billbyte.partners.models import PartnerAccount
 from billbyte.partners.schemas import PartnerAccountCreate, PartnerAccountUpdate
-from billbyte.tenancy.auth import AuthSubject
 
 _AUDITED = (
     "display_name",

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.customers import service as customers
 from billbyte.jobs import follow_up
 from billbyte.kit.errors import InvalidInput, NotFound
@@ -21,7 +22,6 @@ from billbyte.pricing.schemas import (
     PriceRuleIn,
     PriceRuleOut,
 )
-from billbyte.tenancy.auth import AuthSubject
 
 
 def plan_out(session: Session, plan: PricePlan) -> PricePlanOut:

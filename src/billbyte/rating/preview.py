@@ -9,6 +9,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billbyte.auth.subject import AuthSubject
 from billbyte.customers import service as customers
 from billbyte.customers.models import Customer
 from billbyte.kit.money import round_money
@@ -16,7 +17,6 @@ from billbyte.pricing import service as pricing
 from billbyte.rating import engine
 from billbyte.rating.service import _add_fees, _fee_lines, _first_day, _inputs, _rates
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage.service import validate_period
 
 

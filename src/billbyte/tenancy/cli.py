@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from billbyte.auth.roles import Role
 from billbyte.console import cli_subject, emit, runtime_ready
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.roles import Role
 
 app = typer.Typer(help="Manage MSP tenants (platform operator).", no_args_is_help=True)
 key_app = typer.Typer(help="Manage an MSP's API keys.", no_args_is_help=True)

@@ -9,12 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.models import ApiKey
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import KEY_PREFIX, AuthSubject
 from billbyte.kit.clock import utcnow
 from billbyte.kit.crypto import hash_secret
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
-from billbyte.tenancy.auth import KEY_PREFIX, AuthSubject
-from billbyte.tenancy.models import ApiKey, Msp, MspUser
-from billbyte.tenancy.roles import Role
+from billbyte.tenancy.models import Msp, MspUser
 
 
 @dataclass(frozen=True)

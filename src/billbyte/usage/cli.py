@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.console import fail, runtime_ready
 from billbyte.kit.errors import BillByteError, NotFound
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from billbyte.usage import service, store
 from billbyte.usage.pipeline import RejectedFile
 from billbyte.usage.schemas import UsageImportOut, UsageSummaryOut

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.customers import mapping
 from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
@@ -35,7 +36,6 @@ from billbyte.kit.periods import validate_period  # analytics and rating.preview
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage import canonical as C
 from billbyte.usage import pipeline
 from billbyte.usage.limits import UploadLimits

@@ -18,12 +18,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.kit.clock import iso, utcnow
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.ids import new_id
 from billbyte.kit.pagination import Page, paginate
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.webhooks.models import (
     WebhookDelivery,
     WebhookDeliveryAttempt,
