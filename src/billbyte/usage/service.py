@@ -36,8 +36,8 @@ from billbyte.kit.periods import validate_period  # analytics and rating.preview
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
-from billbyte.usage import canonical as C
 from billbyte.usage import pipeline
+from billbyte.usage.canonical import COST_COLUMNS
 from billbyte.usage.limits import UploadLimits
 from billbyte.usage.models import UsageImport, UsageSlice
 from billbyte.usage.pipeline import Progress, RejectedFile
@@ -505,7 +505,7 @@ def summary(
         frame = frame.with_columns(_group_key(group_by).alias("__group"))
         grouped = (
             frame.group_by("__group", "billing_currency")
-            .agg([pl.col(c).sum() for c in C.COST_COLUMNS] + [pl.len().alias("lines")])
+            .agg([pl.col(c).sum() for c in COST_COLUMNS] + [pl.len().alias("lines")])
             .sort(["__group", "billing_currency"], nulls_last=True)
             .collect()
         )
@@ -514,7 +514,7 @@ def summary(
                 {
                     "key": row["__group"],
                     "currency": row["billing_currency"],
-                    **{c: pipeline._decimal_text(row[c]) for c in C.COST_COLUMNS},
+                    **{c: pipeline._decimal_text(row[c]) for c in COST_COLUMNS},
                     "lines": row["lines"],
                 }
             )
