@@ -74,7 +74,6 @@ class RecordTooLarge(InvalidInput):
 
 @dataclass(frozen=True)
 class UploadLimits:
-    upload_bytes: int = 2 * 1024**3
     decompressed_bytes: int = 20 * 1024**3
     ratio: int = 200
     json_bytes: int = 64 * 1024**2
@@ -83,7 +82,6 @@ class UploadLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> UploadLimits:
         return cls(
-            upload_bytes=settings.usage_upload_max_bytes,
             decompressed_bytes=settings.usage_decompressed_max_bytes,
             ratio=settings.usage_compression_ratio_max,
             json_bytes=settings.usage_json_max_bytes,

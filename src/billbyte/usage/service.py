@@ -16,7 +16,6 @@ import os
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -540,10 +539,3 @@ def _group_key(group_by: str) -> pl.Expr:
     if group_by == "provider":
         return pl.col("provider_name")
     return pl.col("customer_id").fill_null("unassigned")
-
-
-def decimal_totals(totals: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
-    return {
-        cur: {k: Decimal(v) for k, v in cols.items() if k != "lines"}
-        for cur, cols in totals.items()
-    }
