@@ -15,6 +15,7 @@ from billbyte.auth.subject import KEY_PREFIX, AuthSubject
 from billbyte.kit.clock import utcnow
 from billbyte.kit.crypto import hash_secret
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
+from billbyte.kit.repository import get_owned
 from billbyte.tenancy.models import Msp, MspUser
 
 
@@ -122,9 +123,7 @@ def list_api_keys(session: Session, msp_id: str) -> list[ApiKey]:
 
 
 def revoke_api_key(session: Session, subject: AuthSubject, key_id: str) -> ApiKey:
-    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.msp_id == subject.msp_id))
-    if key is None:
-        raise NotFound(f"No API key {key_id!r}.")
+    key = get_owned(session, ApiKey, subject.msp_id, key_id, what="API key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         record(

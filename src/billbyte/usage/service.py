@@ -29,13 +29,14 @@ from billbyte.auth.subject import AuthSubject
 from billbyte.customers import mapping
 from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
-from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
+from billbyte.kit.errors import BillByteError, InvalidInput
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period  # analytics and rating.preview import it here
+from billbyte.kit.repository import get_owned
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
-from billbyte.usage import pipeline
+from billbyte.usage import manifests, pipeline
 from billbyte.usage.canonical import COST_COLUMNS
 from billbyte.usage.limits import UploadLimits
 from billbyte.usage.models import UsageImport, UsageSlice
@@ -142,8 +143,6 @@ def import_files(
 
 def expand_manifests(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
     """Replace each CUR delivery manifest by the report files it lists (see manifests)."""
-    from billbyte.usage import manifests
-
     return manifests.expand(files)
 
 
@@ -425,12 +424,14 @@ def _unassigned_sub_accounts(
 
 
 def get_import(session: Session, subject: AuthSubject, import_id: str) -> UsageImport:
-    item = session.scalar(
-        select(UsageImport).where(UsageImport.id == import_id, UsageImport.msp_id == subject.msp_id)
+    return get_owned(
+        session,
+        UsageImport,
+        subject.msp_id,
+        import_id,
+        what="usage import",
+        code="usage_import_not_found",
     )
-    if item is None:
-        raise NotFound(f"No usage import {import_id!r}.", code="usage_import_not_found")
-    return item
 
 
 def list_imports(
