@@ -20,9 +20,15 @@ run: setup
 	$(BIN)/billbyte demo
 	$(BIN)/billbyte serve --sandbox
 
+# Route, command and validator functions are used by their frameworks (see the whitelist).
+VULTURE_DECORATORS := @*.get,@*.post,@*.put,@*.patch,@*.delete,@*.command,@*.exception_handler,@*.middleware,@field_validator,@model_validator,@field_serializer,@handler,@*.setter
+
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/vulture src/billbyte .ci/vulture_whitelist.py --min-confidence 60 \
+		--exclude src/billbyte/migrations --ignore-decorators "$(VULTURE_DECORATORS)"
 
 typecheck: setup
 	$(BIN)/mypy

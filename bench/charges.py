@@ -35,7 +35,7 @@ def main() -> None:
     from fastapi.testclient import TestClient
     from tests.usage.generate import write_focus
 
-    from billbyte.api.app import create_app
+    from billbyte.app import create_app
     from billbyte.db.engine import make_engine
     from billbyte.db.migrate import upgrade
     from billbyte.jobs.service import run_pending

@@ -33,8 +33,8 @@ from billbyte.partners.schemas import PartnerAccountCreate
 from billbyte.runtime import Runtime
 from billbyte.settings import Settings
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
+from billbyte.auth.subject import AuthSubject
+from billbyte.auth.roles import Role
 from billbyte.usage import service
 
 work, csv_path = Path(sys.argv[1]), Path(sys.argv[2])

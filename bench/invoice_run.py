@@ -47,6 +47,8 @@ def main() -> None:
 
     from sqlalchemy import func, insert, select, text
 
+    from billbyte.auth.roles import Role
+    from billbyte.auth.subject import AuthSubject
     from billbyte.charges.models import ChargeLine
     from billbyte.customers.models import Customer
     from billbyte.db.engine import make_engine
@@ -58,8 +60,6 @@ def main() -> None:
     from billbyte.runtime import Runtime
     from billbyte.settings import Settings
     from billbyte.tenancy import service as tenancy
-    from billbyte.tenancy.auth import AuthSubject
-    from billbyte.tenancy.roles import Role
 
     with tempfile.TemporaryDirectory(prefix="bb-invoice-run-") as tmp:
         work = Path(tmp)

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, text
 
-from billbyte.api.app import create_app
-from billbyte.db import registry  # noqa: F401
+from billbyte import models  # noqa: F401  (fills Base.metadata)
+from billbyte.app import create_app
 from billbyte.db.base import Base
 from billbyte.db.engine import make_engine
 from billbyte.db.migrate import upgrade

@@ -1,92 +1,53 @@
-"""The ``billbyte`` command line."""
+"""The ``billbyte`` command line: assembles the features' commands, and runs the process
+(migrate, serve, worker, demo)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+import threading
+from collections.abc import Callable
+from typing import Annotated
 
 import typer
-from sqlalchemy.exc import OperationalError
+import uvicorn
 
-from billbyte.db.migrate import DatabaseBehind, ensure_schema, upgrade
+from billbyte import tasks  # noqa: F401  (registers every job kind, for jobs run/serve/worker)
+from billbyte.connectors import cli as connectors_cli
+from billbyte.connectors.service import schedule_due_collections
+from billbyte.console import emit, runtime_ready
+from billbyte.db.migrate import upgrade
+from billbyte.demo import seed
 from billbyte.fx import cli as fx_cli
 from billbyte.invoicing import cli as invoicing_cli
 from billbyte.jobs import cli as jobs_cli
-from billbyte.kit.errors import BillByteError
+from billbyte.jobs.service import run_forever
+from billbyte.keyring import cli as keyring_cli
+from billbyte.rating import cli as rating_cli
 from billbyte.runtime import Runtime, build_runtime
+from billbyte.sandbox import cli as sandbox_cli
 from billbyte.settings import get_settings
-from billbyte.tenancy import secrets_cli
-from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
+from billbyte.tenancy import cli as tenancy_cli
 from billbyte.usage import cli as usage_cli
 from billbyte.webhooks import cli as webhooks_cli
+from billbyte.webhooks import worker as webhook_worker
 
 app = typer.Typer(
     help="BillByte: usage billing for cloud resellers.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-msp_app = typer.Typer(help="Manage MSP tenants (platform operator).", no_args_is_help=True)
-key_app = typer.Typer(help="Manage an MSP's API keys.", no_args_is_help=True)
-user_app = typer.Typer(
-    help="Manage an MSP's users (roles: admin, billing, helpdesk).", no_args_is_help=True
-)
-msp_app.add_typer(key_app, name="api-key")
-msp_app.add_typer(user_app, name="user")
-app.add_typer(msp_app, name="msp")
+app.add_typer(tenancy_cli.app, name="msp")
 app.add_typer(usage_cli.app, name="usage")
 app.add_typer(fx_cli.app, name="fx")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(invoicing_cli.app, name="invoices")
-app.add_typer(secrets_cli.app, name="secrets")
-app.command("rate")(jobs_cli.rate_command)
-app.command("collect")(jobs_cli.collect_command)
-
-T = TypeVar("T")
-
-
-def fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def runtime_ready(migrate_empty: bool = True) -> Iterator[Runtime]:
-    """A runtime whose database schema is current; domain errors become one-line messages."""
-    try:
-        runtime = build_runtime()
-        if migrate_empty:
-            ensure_schema(runtime.engine)
-        yield runtime
-    except DatabaseBehind as exc:
-        fail(str(exc))
-    except BillByteError as exc:
-        fail(exc.detail)
-    except OperationalError as exc:
-        fail(f"cannot use the database ({runtime_url()}): {exc.orig}")
-
-
-def runtime_url() -> str:
-    url = get_settings().effective_database_url
-    return url.split("@")[-1] if "@" in url else url
-
-
-def cli_subject(msp_id: str) -> AuthSubject:
-    return AuthSubject(msp_id=msp_id, actor="cli", role=Role.ADMIN)
-
-
-def emit(as_json: bool, payload: dict[str, Any], human: Callable[[], None]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(payload, default=str) + "\n")
-    else:
-        human()
+app.add_typer(keyring_cli.app, name="secrets")
+app.command("rate")(rating_cli.rate_command)
+app.command("collect")(connectors_cli.collect_command)
 
 
 @app.command()
@@ -107,9 +68,9 @@ def serve(
     tick_seconds: Annotated[float, typer.Option(help="Sandbox delivery interval.")] = 60.0,
 ) -> None:
     """Run the API server (and its background workers) on the configured database."""
-    import uvicorn
-
-    from billbyte.api.app import create_app
+    # why: the API (FastAPI and every router) costs about a second of start-up that no
+    # other command needs.
+    from billbyte.app import create_app
 
     with runtime_ready() as runtime:
         logging.basicConfig(
@@ -124,7 +85,7 @@ def serve(
             runtime.settings.outbound_allow_http = True
             runtime.settings.outbound_allowed_ports = "*"
             typer.echo("sandbox: outbound requests to http://127.0.0.1 allowed", err=True)
-            sandboxes = _start_sandboxes(tick_seconds)
+            sandboxes = sandbox_cli.start_beside_server(tick_seconds)
         stop = start_workers(runtime)
         try:
             uvicorn.run(
@@ -139,58 +100,13 @@ def serve(
                 sandboxes.stop()
 
 
-def _start_sandboxes(tick_seconds: float) -> Any:
-    from billbyte.sandbox import start_all
-
-    sandboxes = start_all()
-    sandboxes.start_ticking(tick_seconds)
-    for vendor, url in sandboxes.endpoints().items():
-        typer.echo(f"sandbox {vendor:<13} {url}", err=True)
-    return sandboxes
-
-
-@app.command("sandbox")
-def sandbox_command(
-    tick_seconds: Annotated[float, typer.Option(help="Delivery interval.")] = 60.0,
-    aws_port: Annotated[int, typer.Option(help="moto (AWS) port.")] = 8811,
-    partner_center_port: Annotated[int, typer.Option(help="Partner Center port.")] = 8812,
-    channel_port: Annotated[int, typer.Option(help="Cloud Channel port.")] = 8813,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Run the vendor simulators (AWS via moto, Partner Center, Cloud Channel) until Ctrl-C.
-
-    Point sandbox partner accounts' endpoint_url at the printed addresses."""
-    import signal
-    import threading
-
-    from billbyte.sandbox import start_all
-
-    sandboxes = start_all(
-        {"aws": aws_port, "partner_center": partner_center_port, "google_channel": channel_port}
-    )
-    sandboxes.start_ticking(tick_seconds)
-
-    def human() -> None:
-        for vendor, url in sandboxes.endpoints().items():
-            typer.echo(f"{vendor:<13} {url}")
-
-    emit(
-        as_json, {"endpoints": sandboxes.endpoints(), "credentials": sandboxes.credentials()}, human
-    )
-    done = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: done.set())
-    done.wait()
-    sandboxes.stop()
+app.command("sandbox")(sandbox_cli.sandbox_command)
 
 
 @app.command()
 def worker() -> None:
     """Run background work only (jobs and webhook deliveries), e.g. on extra machines
     against PostgreSQL; any number may run, each job and delivery is claimed by one."""
-    import signal
-    import threading
-
     with runtime_ready() as runtime:
         logging.basicConfig(
             level=runtime.settings.log_level.upper(),
@@ -208,13 +124,6 @@ def worker() -> None:
 def start_workers(runtime: Runtime) -> Callable[[], None]:
     """The embedded default runs background work in threads of the server process: the job
     loop (rating after imports and rule changes) and webhook delivery."""
-    import threading
-
-    from billbyte.connectors.service import schedule_due_collections
-    from billbyte.jobs import handlers  # noqa: F401  (registers every job kind)
-    from billbyte.jobs.service import run_forever
-    from billbyte.webhooks import worker
-
     stop = threading.Event()
     jobs = threading.Thread(
         target=run_forever,
@@ -224,7 +133,7 @@ def start_workers(runtime: Runtime) -> Callable[[], None]:
         daemon=True,
     )
     jobs.start()
-    deliveries = worker.start_background(runtime)
+    deliveries = webhook_worker.start_background(runtime)
 
     def stop_all() -> None:
         stop.set()
@@ -233,151 +142,9 @@ def start_workers(runtime: Runtime) -> Callable[[], None]:
     return stop_all
 
 
-@msp_app.command("create")
-def msp_create(
-    name: Annotated[str, typer.Option(help="The MSP's name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Create an MSP tenant and its first admin API key (shown once)."""
-    with runtime_ready() as runtime, runtime.uow() as uow:
-        msp, issued = tenancy.create_msp(uow.session, name)
-        uow.commit()
-    emit(
-        as_json,
-        {"id": msp.id, "api_key": issued.secret},
-        lambda: typer.echo(f"MSP {msp.id} created.\nAdmin API key (shown once): {issued.secret}"),
-    )
-
-
-@msp_app.command("list")
-def msp_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List MSP tenants."""
-    with runtime_ready() as runtime, runtime.uow() as uow:
-        msps = tenancy.list_msps(uow.session)
-    rows = [{"id": m.id, "name": m.name} for m in msps]
-
-    def human() -> None:
-        for row in rows:
-            typer.echo(f"{row['id']}  {row['name']}")
-
-    emit(as_json, {"data": rows}, human)
-
-
-@key_app.command("create")
-def key_create(
-    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
-    role: Annotated[Role, typer.Option(help="admin, billing or helpdesk.")] = Role.ADMIN,
-    name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Issue an API key for an MSP (secret shown once)."""
-    with runtime_ready() as runtime, runtime.uow() as uow:
-        tenancy.get_msp(uow.session, msp)
-        issued = tenancy.issue_api_key(uow.session, cli_subject(msp), name=name, role=role.value)
-        uow.commit()
-    emit(
-        as_json,
-        {
-            "id": issued.key.id,
-            "prefix": issued.key.prefix,
-            "role": issued.key.role,
-            "api_key": issued.secret,
-        },
-        lambda: typer.echo(
-            f"API key {issued.key.id} ({issued.key.role}), shown once:\n{issued.secret}"
-        ),
-    )
-
-
-@key_app.command("revoke")
-def key_revoke(
-    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
-    key_id: Annotated[str, typer.Argument(help="The key's id (key_...).")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Revoke an API key; requests with it get 401 from now on."""
-    with runtime_ready() as runtime, runtime.uow() as uow:
-        tenancy.get_msp(uow.session, msp)
-        key = tenancy.revoke_api_key(uow.session, cli_subject(msp), key_id)
-        uow.commit()
-    emit(
-        as_json,
-        {"id": key.id, "revoked_at": key.revoked_at},
-        lambda: typer.echo(f"API key {key.id} revoked."),
-    )
-
-
-@key_app.command("list")
-def key_list(
-    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """List an MSP's API keys (prefixes only; secrets are never stored)."""
-    with runtime_ready() as runtime, runtime.uow() as uow:
-        tenancy.get_msp(uow.session, msp)
-        keys = tenancy.list_api_keys(uow.session, msp)
-    rows = [
-        {
-            "id": k.id,
-            "name": k.name,
-            "role": k.role,
-            "prefix": k.prefix,
-            "last_used_at": k.last_used_at,
-            "revoked_at": k.revoked_at,
-        }
-        for k in keys
-    ]
-
-    def human() -> None:
-        for r in rows:
-            state = "revoked" if r["revoked_at"] else "active"
-            typer.echo(f"{r['id']}  bb_{r['prefix']}_…  {r['role']:<8} {state:<8} {r['name']}")
-
-    emit(as_json, {"data": rows}, human)
-
-
-@user_app.command("add")
-def user_add(
-    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
-    email: Annotated[str, typer.Option(help="The user's e-mail address.")],
-    role: Annotated[Role, typer.Option(help="admin, billing or helpdesk.")] = Role.HELPDESK,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Add a user to an MSP with a role (help desk is read-only)."""
-    with runtime_ready() as runtime, runtime.uow() as uow:
-        tenancy.get_msp(uow.session, msp)
-        user = tenancy.add_user(uow.session, cli_subject(msp), email, role.value)
-        uow.commit()
-    emit(
-        as_json,
-        {"id": user.id, "email": user.email, "role": user.role},
-        lambda: typer.echo(f"user {user.id} {user.email} ({user.role}) added"),
-    )
-
-
-@user_app.command("list")
-def user_list(
-    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """List an MSP's users."""
-    with runtime_ready() as runtime, runtime.uow() as uow:
-        tenancy.get_msp(uow.session, msp)
-        users = tenancy.list_users(uow.session, msp)
-    rows = [{"id": u.id, "email": u.email, "role": u.role} for u in users]
-
-    def human() -> None:
-        for row in rows:
-            typer.echo(f"{row['id']}  {row['role']:<8} {row['email']}")
-
-    emit(as_json, {"data": rows}, human)
-
-
 @app.command()
 def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Seed a demo MSP with partner accounts and customers (idempotent)."""
-    from billbyte.demo import seed
-
     with runtime_ready() as runtime:
         result = seed(runtime)
     emit(

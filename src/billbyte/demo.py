@@ -5,23 +5,34 @@ Idempotent: running it again finds the demo MSP and reuses its key from var/demo
 
 from __future__ import annotations
 
+import csv
+import tempfile
+from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
+from billbyte.connectors.service import sync_for
 from billbyte.customers import service as customers
 from billbyte.customers.schemas import CustomerCreate, VendorAccountCreate
+from billbyte.fx import rates as fx
+from billbyte.fx.schemas import FxRatesPut
 from billbyte.kit.outbound import LOCAL_SANDBOXES
 from billbyte.kit.vendors import Vendor
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.partners.schemas import PartnerAccountCreate
+from billbyte.pricing import service as pricing
+from billbyte.pricing.models import PricePlan
+from billbyte.pricing.schemas import PricePlanIn, PriceRuleIn
 from billbyte.runtime import Runtime
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
-from billbyte.tenancy.roles import Role
+from billbyte.usage import service as usage
 
 DEMO_MSP = "Demo Hosting GmbH"
 
@@ -144,8 +155,6 @@ def seed(runtime: Runtime) -> dict[str, Any]:
                 outbound=LOCAL_SANDBOXES,
             )
 
-        from billbyte.connectors.service import sync_for
-
         for account in by_vendor.values():
             # Collect every minute from the sandboxes, so the demo shows usage arriving.
             sync_for(session, account, interval=1).interval_minutes = 1
@@ -198,18 +207,6 @@ DEMO_RATES = {"EUR": Decimal("0.9210"), "GBP": Decimal("0.7850"), "JPY": Decimal
 def _seed_pricing_and_usage(runtime: Runtime, subject: AuthSubject, aws_account_id: str) -> None:
     """A default plan, USD rates for this month, and this month's AWS usage so far, so
     that the demo shows charges at once. Idempotent like the rest of the demo."""
-    import csv
-    import tempfile
-    from datetime import date, timedelta
-    from pathlib import Path
-
-    from billbyte.fx import rates as fx
-    from billbyte.fx.schemas import FxRatesPut
-    from billbyte.pricing import service as pricing
-    from billbyte.pricing.models import PricePlan
-    from billbyte.pricing.schemas import PricePlanIn, PriceRuleIn
-    from billbyte.usage import service as usage
-
     today = date.today()
     first = today.replace(day=1)
     with runtime.uow() as uow:

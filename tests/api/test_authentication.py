@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.runtime import Runtime
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.api.factories import (
     assert_problem,
     build_world,

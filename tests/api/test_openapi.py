@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from billbyte.api.app import create_app
+from billbyte.app import create_app
 from billbyte.runtime import Runtime
 from billbyte.settings import Settings
 

@@ -38,7 +38,7 @@ def test_the_api_document_matches_the_committed_snapshot(client: TestClient) -> 
 
 
 if __name__ == "__main__":  # regenerate on purpose, never from the suite
-    from billbyte.api.app import create_app
+    from billbyte.app import create_app
 
     document = create_app().openapi()
     SNAPSHOT.write_text(_pretty(document))

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner, Result
 
-from billbyte.api.app import create_app
+from billbyte.app import create_app
 from billbyte.cli import app
 from billbyte.db.engine import engine_for, make_engine
 from billbyte.runtime import build_runtime

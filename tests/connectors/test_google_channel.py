@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.connectors.base import CustomerSpec, PartnerContext, VendorError
 from billbyte.connectors.google_channel import CloudChannelConnector
 from billbyte.connectors.service import call_vendor
@@ -33,8 +35,6 @@ from billbyte.sandbox.google_channel import (
 )
 from billbyte.sandbox.runtime import SandboxServer
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.usage.conftest import Importer, stored
 
 T0 = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)

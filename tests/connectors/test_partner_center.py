@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.connectors.base import CollectedFile, CustomerSpec, PartnerContext, VendorError
 from billbyte.connectors.partner_center import AZURE_PLAN_OFFER, PartnerCenterConnector
 from billbyte.connectors.service import call_vendor
@@ -32,8 +34,6 @@ from billbyte.sandbox.partner_center import (
 )
 from billbyte.sandbox.runtime import SandboxServer, dumps_exact
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.usage.conftest import Importer, stored
 
 T0 = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.credit import prepaid
 from billbyte.credit.models import CreditPolicy
 from billbyte.customers.models import Customer
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.conftest import Tenant
 
 CENTS = st.integers(min_value=0, max_value=500_00).map(lambda c: Decimal(c) / 100)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.runtime import Runtime
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.conftest import Tenant
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "fx"

@@ -12,13 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.fx import cli as fx_cli
 from billbyte.fx import ecb
 from billbyte.fx import rates as fx_rates
 from billbyte.kit.errors import Forbidden, InvalidInput
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.fx.conftest import DATA, Msp, new_msp, rows_of
 
 HIST = DATA / "eurofxref-hist-synthetic.csv"
@@ -220,7 +220,7 @@ def test_a_read_only_subject_cannot_import(msp: Msp) -> None:
 
 @pytest.fixture
 def cli(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    monkeypatch.setattr("billbyte.cli.build_runtime", lambda: runtime)
+    monkeypatch.setattr("billbyte.console.build_runtime", lambda: runtime)
     root = typer.Typer()
     root.add_typer(fx_cli.app, name="fx")
     return root

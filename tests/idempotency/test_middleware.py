@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.idempotency import service
 from billbyte.idempotency.lease import LeaseKeeper
 from billbyte.idempotency.models import IdempotencyRecord
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.api.factories import (
     assert_problem,
     customer_body,

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.charges.models import ChargeLine
 from billbyte.invoicing import runs
 from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.conftest import Tenant
 
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from billbyte.analytics.service import analytics
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.conftest import Tenant
 from tests.rating.scenario import Scenario, row
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from billbyte.api.app import create_app
+from billbyte.app import create_app
 from billbyte.customers import service as customers
 from billbyte.runtime import build_runtime
 

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from billbyte.api.app import create_app
+from billbyte.app import create_app
 from billbyte.jobs.models import Job
 from billbyte.kit.periods import Period
 from billbyte.runtime import Runtime

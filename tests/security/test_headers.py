@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from billbyte.api.app import create_app
+from billbyte.app import create_app
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 

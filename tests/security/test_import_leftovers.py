@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.kit.clock import utcnow
 from billbyte.partners import service as partners
 from billbyte.partners.schemas import PartnerAccountCreate
 from billbyte.runtime import Runtime
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from billbyte.usage import service as usage
 from billbyte.usage import store
 from billbyte.usage.models import UsageImport

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from billbyte.api.app import create_app
+from billbyte.app import create_app
 from billbyte.runtime import Runtime
 from billbyte.settings import Settings
 from billbyte.tenancy import service as tenancy

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from billbyte.api.app import create_app
+from billbyte.app import create_app
 from billbyte.idempotency.models import IdempotencyRecord
+from billbyte.keyring.rotation import rotate_secrets
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.partners.models import PartnerAccount
 from billbyte.partners.repository import credentials_of
 from billbyte.runtime import Runtime
-from billbyte.tenancy.key_rotation import rotate_secrets
 from billbyte.webhooks.models import WebhookEndpoint
 from billbyte.webhooks.service import decrypt_secret
 from tests.cli.conftest import SECRET_KEY as CLI_SECRET_KEY

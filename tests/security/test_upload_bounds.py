@@ -22,13 +22,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.db.migrate import ensure_schema
 from billbyte.partners import service as partners
 from billbyte.partners.schemas import PartnerAccountCreate
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from tests.cli.conftest import Cli, cli  # noqa: F401  (the CLI fixture, reused)
 from tests.conftest import Tenant
 from tests.usage.generate import HEADER, write_focus
@@ -360,8 +360,8 @@ _CHILD = textwrap.dedent(
     from billbyte.runtime import Runtime
     from billbyte.settings import Settings
     from billbyte.tenancy import service as tenancy
-    from billbyte.tenancy.auth import AuthSubject
-    from billbyte.tenancy.roles import Role
+    from billbyte.auth.subject import AuthSubject
+    from billbyte.auth.roles import Role
     from billbyte.usage import service
     from billbyte.kit.errors import BillByteError
 

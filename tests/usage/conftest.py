@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.partners import service as partners
 from billbyte.partners.schemas import PartnerAccountCreate
 from billbyte.runtime import Runtime
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from billbyte.usage import service as usage
 from billbyte.usage.models import UsageImport
 

@@ -29,7 +29,7 @@ from billbyte.kit.errors import InvalidInput
 from billbyte.usage.manifests import is_manifest, read_manifest, resolve_manifest
 from billbyte.usage.models import UsageImport, UsageSlice
 from billbyte.usage.pipeline import RejectedFile
-from billbyte.usage.readers.registry import detect
+from billbyte.usage.readers.formats import detect
 from tests.usage.conftest import DATA, NULLS, Importer, dec, read_rows, stored, sum_by
 
 AWS = DATA / "aws"

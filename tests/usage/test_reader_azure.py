@@ -20,7 +20,7 @@ import pytest
 from billbyte.kit.errors import InvalidInput
 from billbyte.usage import service as usage
 from billbyte.usage.pipeline import RejectedFile
-from billbyte.usage.readers.registry import detect
+from billbyte.usage.readers.formats import detect
 from billbyte.usage.staging import normalize_header
 from tests.usage.conftest import DATA, NULLS, Importer, dec, read_rows, stored
 

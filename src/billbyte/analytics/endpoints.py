@@ -5,8 +5,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from billbyte.analytics import service
-from billbyte.api.deps import PeriodQuery, RuntimeDep, Subject, Uow
+from billbyte.api.deps import PeriodQuery, RuntimeDep, Uow
 from billbyte.api.responses import READ_ONE
+from billbyte.auth.deps import Subject
 
 router = APIRouter(tags=["help desk"])
 

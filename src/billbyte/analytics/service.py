@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.models import AuditEvent
+from billbyte.auth.subject import AuthSubject
 from billbyte.charges.models import ChargeLine
 from billbyte.credit.models import CreditEvent
 from billbyte.customers import mapping
@@ -25,7 +26,6 @@ from billbyte.customers import repository as customers
 from billbyte.kit.money import allocate
 from billbyte.kit.periods import Period, validate_period
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage import service as usage
 
 ANOMALY_FACTOR = Decimal(2)  # a day costing over twice the trailing 7-day mean

@@ -6,9 +6,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Uow
 from billbyte.api.responses import READ
 from billbyte.audit import service
+from billbyte.auth.deps import Subject
 from billbyte.kit.pagination import ListResponse
 
 router = APIRouter(prefix="/v1/audit-events", tags=["audit"])

@@ -12,7 +12,7 @@ from billbyte.audit.models import AuditEvent
 from billbyte.kit.pagination import Page, paginate
 
 if TYPE_CHECKING:
-    from billbyte.tenancy.auth import AuthSubject
+    from billbyte.auth.subject import AuthSubject
 
 
 def record(

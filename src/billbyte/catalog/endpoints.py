@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, QueryBool, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, QueryBool, Uow
 from billbyte.api.responses import CONFLICT, READ, READ_ONE, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.catalog import offers, subscriptions
 from billbyte.catalog.schemas import (
     OfferCreate,

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.catalog.models import LicenceSubscription, Offer
 from billbyte.catalog.proration import Frequency, Term
 from billbyte.catalog.schemas import OfferCreate, OfferOut, OfferUpdate, PriceVersionOut
@@ -26,7 +27,6 @@ from billbyte.kit.errors import Conflict, InvalidInput
 from billbyte.kit.money import format_amount, quantum
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.repository import get_owned
-from billbyte.tenancy.auth import AuthSubject
 
 
 def _today() -> date:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.catalog import proration
 from billbyte.catalog.models import LicenceQuantity, LicenceSubscription, Offer
 from billbyte.catalog.offers import get_offer
@@ -34,7 +35,6 @@ from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
-from billbyte.tenancy.auth import AuthSubject
 
 
 def _today() -> date:

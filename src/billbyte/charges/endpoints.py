@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from billbyte.api.deps import DEFAULT_PAGE, Limit, PeriodQuery, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Limit, PeriodQuery, Uow
 from billbyte.api.responses import READ, READ_ONE
+from billbyte.auth.deps import Subject
 from billbyte.charges import service
 from billbyte.charges.schemas import ChangeFeedOut, ChargesOut, MarginReportOut
 

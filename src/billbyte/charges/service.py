@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billbyte.auth.subject import AuthSubject
 from billbyte.charges.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
 from billbyte.charges.schemas import (
     ChangeFeedOut,
@@ -23,7 +24,6 @@ from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import allocate, format_amount, round_money
 from billbyte.kit.pagination import parse_sequence_cursor
 from billbyte.kit.periods import validate_period
-from billbyte.tenancy.auth import AuthSubject
 
 
 def _text(value: Decimal) -> str:

@@ -6,8 +6,9 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from billbyte.api.deps import RuntimeDep, Subject, Uow
+from billbyte.api.deps import RuntimeDep, Uow
 from billbyte.api.responses import CONFLICT, READ_ONE, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.connectors import service
 from billbyte.connectors import tasks as _tasks  # noqa: F401  (registers the job handlers)
 from billbyte.customers import repository as customers

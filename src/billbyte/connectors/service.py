@@ -28,6 +28,8 @@ from tenacity import (
 )
 
 from billbyte.audit.service import record
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.connectors import repository
 from billbyte.connectors.base import MAX_VENDOR_MESSAGE_CHARS, PartnerContext, VendorError
 from billbyte.connectors.models import PartnerSync, ServiceAction
@@ -44,8 +46,6 @@ from billbyte.kit.repository import get_owned
 from billbyte.partners import repository as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from billbyte.usage import service as usage
 
 log = logging.getLogger(__name__)

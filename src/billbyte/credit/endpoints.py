@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
-from billbyte.api.deps import PeriodQuery, Subject, Uow
+from billbyte.api.deps import PeriodQuery, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.credit import prepaid, service
 from billbyte.credit.models import CreditPolicy
 from billbyte.customers import repository as customers

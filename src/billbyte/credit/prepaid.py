@@ -28,6 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.charges.ledger import record_change
 from billbyte.charges.models import ChargeLine, ClosedPeriod
 from billbyte.credit.models import CreditPolicy, PrepaidMovement
@@ -35,8 +37,6 @@ from billbyte.customers.models import Customer
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput
 from billbyte.kit.money import quantum, round_money
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 
 TOP_UP, ADJUSTMENT, DRAW_DOWN = "top_up", "adjustment", "draw_down"
 OPEN, FINAL = "open", "final"

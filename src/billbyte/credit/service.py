@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.charges.models import ChargeLine
 from billbyte.credit import prepaid
 from billbyte.credit.models import CreditEvent, CreditPolicy
@@ -25,8 +27,6 @@ from billbyte.customers.models import Customer
 from billbyte.jobs import follow_up
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import round_money
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from billbyte.webhooks import service as webhooks
 
 ACTIONS = ("notify", "suspend")

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Uow
 from billbyte.api.responses import CONFLICT, READ, READ_ONE, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.customers import service
 from billbyte.customers.schemas import (
     CustomerCreate,

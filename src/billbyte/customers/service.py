@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.credit import prepaid
 from billbyte.customers import repository
 from billbyte.customers.models import Customer, CustomerVendor, VendorAccount
@@ -28,7 +29,6 @@ from billbyte.pricing import repository as pricing_repository
 from billbyte.pricing import service as pricing
 from billbyte.pricing.models import PriceRule
 from billbyte.pricing.schemas import PriceRuleIn
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.webhooks import service as webhooks
 
 

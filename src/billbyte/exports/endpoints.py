@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from billbyte.api.deps import PeriodQuery, RuntimeDep, Subject, Uow
+from billbyte.api.deps import PeriodQuery, RuntimeDep, Uow
 from billbyte.api.responses import READ_ONE
+from billbyte.auth.deps import Subject
 from billbyte.exports import service
 
 router = APIRouter(tags=["exports"])

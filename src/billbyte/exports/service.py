@@ -19,6 +19,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billbyte.auth.subject import AuthSubject
 from billbyte.catalog.models import LicenceSubscription, Offer
 from billbyte.charges import ledger
 from billbyte.charges.models import ChargeLine
@@ -30,7 +31,6 @@ from billbyte.kit.periods import Period, validate_period
 from billbyte.pricing.models import PriceRule
 from billbyte.rating import compute
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
 
 # Usage columns kept below the rating grain in the export.

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from billbyte.console import cli_subject, runtime_ready
 from billbyte.fx import ecb
 from billbyte.tenancy import service as tenancy
 
@@ -30,8 +31,6 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Import ECB euro reference rates for an MSP (idempotent; all or nothing)."""
-    from billbyte.cli import cli_subject, runtime_ready
-
     with runtime_ready() as runtime, runtime.uow() as uow:
         tenancy.get_msp(uow.session, msp)
         summary = ecb.import_ecb_rates(uow.session, cli_subject(msp), file)

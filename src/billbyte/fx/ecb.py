@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billbyte.auth.subject import AuthSubject
 from billbyte.fx.rates import RateEntry, UpsertSummary, upsert_rates
 from billbyte.fx.schemas import LIMIT, MAX_PLACES, decimal_places
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import validate_currency
-from billbyte.tenancy.auth import AuthSubject
 
 ECB_BASE = "EUR"
 ECB_SOURCE = "ecb"

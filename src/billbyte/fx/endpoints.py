@@ -6,8 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BeforeValidator
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Uow
 from billbyte.api.responses import READ, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.fx import conversion, policy, rates
 from billbyte.fx.schemas import (
     ConversionOut,

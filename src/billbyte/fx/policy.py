@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.fx.models import FxPolicy
 from billbyte.fx.schemas import FxPolicyIn, PolicyMode
 from billbyte.jobs import follow_up
-from billbyte.tenancy.auth import AuthSubject
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.fx.models import FxRate
 from billbyte.fx.schemas import FxRatesPut
 from billbyte.jobs import follow_up
@@ -22,7 +23,6 @@ from billbyte.kit.errors import InvalidInput
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import format_amount, validate_currency
 from billbyte.kit.pagination import Page, paginate
-from billbyte.tenancy.auth import AuthSubject
 
 _UPSERT_CHUNK = 2000
 _AUDITED_CHANGES = 100

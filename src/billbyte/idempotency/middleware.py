@@ -12,12 +12,12 @@ from typing import Any
 
 from anyio import to_thread
 
+from billbyte.auth.subject import AuthSubject, authenticate
 from billbyte.idempotency import service
 from billbyte.idempotency.lease import LeaseKeeper
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.kit.errors import BillByteError
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject, authenticate
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -14,9 +14,9 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billbyte.auth.subject import AuthSubject
 from billbyte.idempotency.models import IdempotencyRecord
 from billbyte.kit.clock import utcnow
-from billbyte.tenancy.auth import AuthSubject
 
 RETENTION = timedelta(hours=24)
 IN_PROGRESS = "in_progress"

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from billbyte.console import cli_subject, runtime_ready
 from billbyte.invoicing import runs
-from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
+from billbyte.kit.periods import validate_period
 from billbyte.tenancy import service as tenancy
 
 app = typer.Typer(help="Invoices: close billing periods.", no_args_is_help=True)
@@ -25,9 +26,6 @@ def close_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON.")] = False,
 ) -> None:
     """Finalize every due invoice of PERIOD (idempotent; safe to rerun after a crash)."""
-    from billbyte.cli import cli_subject, runtime_ready
-    from billbyte.kit.periods import validate_period
-
     with runtime_ready() as runtime:
         validate_period(period)
         with runtime.uow() as uow:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.invoicing.documents import DocumentLine
 from billbyte.invoicing.models import (
     CREDIT_NOTE,
@@ -30,7 +31,6 @@ from billbyte.kit.errors import InvalidInput
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import parse_decimal, round_money
 from billbyte.kit.repository import get_owned
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.webhooks import service as webhooks
 
 

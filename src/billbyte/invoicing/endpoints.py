@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, OptionalPeriodQuery, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, OptionalPeriodQuery, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.invoicing import credit_notes, runs, settings, views
 from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
 from billbyte.invoicing.csv_documents import render_csv

@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
 from billbyte.charges import ledger
 from billbyte.charges.models import ClosedPeriod, RatingState
 from billbyte.credit import prepaid
@@ -50,9 +52,7 @@ from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period
 from billbyte.kit.repository import get_owned
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
-from billbyte.tenancy.roles import Role
 from billbyte.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)

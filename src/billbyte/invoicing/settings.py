@@ -6,10 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.invoicing import documents
 from billbyte.invoicing.models import InvoiceSettings
 from billbyte.invoicing.schemas import InvoiceSettingsIn
-from billbyte.tenancy.auth import AuthSubject
 
 DEFAULT_GRACE_DAYS = 5
 

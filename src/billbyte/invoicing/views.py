@@ -15,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from billbyte.auth.subject import AuthSubject
 from billbyte.charges import ledger
 from billbyte.charges.models import ChargeLine, ClosedPeriod
 from billbyte.customers.models import Customer
@@ -42,7 +43,6 @@ from billbyte.kit.money import format_amount, round_money
 from billbyte.kit.pagination import Page, parse_sequence_cursor
 from billbyte.kit.periods import validate_period
 from billbyte.kit.repository import get_owned
-from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
 
 DRAFT_PREFIX = "draft_"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from billbyte.db import registry  # noqa: F401  (fills Base.metadata)
+from billbyte import models  # noqa: F401  (fills Base.metadata)
 from billbyte.db.base import Base
 
 config = context.config

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.kit.crypto import encrypt_json
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import format_amount
@@ -14,7 +15,6 @@ from billbyte.kit.pagination import Page, paginate
 from billbyte.partners import repository
 from billbyte.partners.models import PartnerAccount
 from billbyte.partners.schemas import PartnerAccountCreate, PartnerAccountUpdate
-from billbyte.tenancy.auth import AuthSubject
 
 _AUDITED = (
     "display_name",

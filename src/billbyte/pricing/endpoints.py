@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, PeriodQuery, RuntimeDep, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, PeriodQuery, RuntimeDep, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.kit.pagination import ListResponse
 from billbyte.pricing import service
 from billbyte.pricing.schemas import (

@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.jobs import follow_up
 from billbyte.kit.money import format_amount
 from billbyte.kit.pagination import Page, paginate
@@ -20,7 +21,6 @@ from billbyte.pricing.schemas import (
     PriceRuleIn,
     PriceRuleOut,
 )
-from billbyte.tenancy.auth import AuthSubject
 
 
 def plan_out(session: Session, plan: PricePlan) -> PricePlanOut:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billbyte.auth.subject import AuthSubject
 from billbyte.charges.ledger import WIDE, exact_sum
 from billbyte.customers import repository as customers
 from billbyte.customers.models import Customer
@@ -16,7 +17,6 @@ from billbyte.kit.periods import validate_period
 from billbyte.pricing import repository as pricing
 from billbyte.rating import compute
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
 
 
 def preview(

@@ -5,11 +5,12 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from billbyte.api.deps import Subject, Uow
+from billbyte.api.deps import Uow
 from billbyte.api.responses import FORBIDDEN, READ, WRITE
+from billbyte.auth.deps import Subject
+from billbyte.auth.roles import Role
 from billbyte.kit.pagination import ListResponse
 from billbyte.tenancy import service
-from billbyte.tenancy.roles import Role
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 

@@ -9,12 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.models import ApiKey
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import KEY_PREFIX, AuthSubject
 from billbyte.kit.clock import utcnow
 from billbyte.kit.crypto import hash_secret
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
-from billbyte.tenancy.auth import KEY_PREFIX, AuthSubject
-from billbyte.tenancy.models import ApiKey, Msp, MspUser
-from billbyte.tenancy.roles import Role
+from billbyte.kit.repository import get_owned
+from billbyte.tenancy.models import Msp, MspUser
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,7 @@ def list_api_keys(session: Session, msp_id: str) -> list[ApiKey]:
 
 
 def revoke_api_key(session: Session, subject: AuthSubject, key_id: str) -> ApiKey:
-    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.msp_id == subject.msp_id))
-    if key is None:
-        raise NotFound(f"No API key {key_id!r}.")
+    key = get_owned(session, ApiKey, subject.msp_id, key_id, what="API key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         record(

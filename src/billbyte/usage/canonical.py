@@ -14,7 +14,6 @@ MONEY = pl.Decimal(38, 24)
 QUANTITY = pl.Decimal(38, 18)
 TIMESTAMP = pl.Datetime("us")
 MONEY_SCALE = 24
-QUANTITY_SCALE = 18
 
 COST_COLUMNS = ("billed_cost", "effective_cost", "list_cost", "contracted_cost")
 PRICE_COLUMNS = ("list_unit_price", "contracted_unit_price")

@@ -11,11 +11,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from billbyte.auth.roles import Role
+from billbyte.auth.subject import AuthSubject
+from billbyte.console import fail, runtime_ready
 from billbyte.kit.errors import BillByteError, NotFound
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.tenancy.roles import Role
 from billbyte.usage import service, store
 from billbyte.usage.pipeline import RejectedFile
 from billbyte.usage.schemas import UsageImportOut, UsageSummaryOut
@@ -51,8 +52,6 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the import as JSON.")] = False,
 ) -> None:
     """Import usage files for a partner account (idempotent; restatements replace slices)."""
-    from billbyte.cli import fail, runtime_ready
-
     with runtime_ready() as runtime:
         subject = _subject(runtime, partner_account, msp)
         paths = service.expand_manifests([(p, p.name) for p in files])
@@ -121,8 +120,6 @@ def summary_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Exact stored totals for a period, as the API's /v1/usage/summary returns them."""
-    from billbyte.cli import runtime_ready
-
     with runtime_ready() as runtime:
         subject = _subject(runtime, partner_account, msp)
         with runtime.uow() as uow:
@@ -153,8 +150,6 @@ def gc_command(
     ] = False,
 ) -> None:
     """Fail abandoned imports; delete unreferenced slice files, work and upload folders."""
-    from billbyte.cli import runtime_ready
-
     with runtime_ready() as runtime:
         collected = store.collect_garbage(runtime)
     if as_json:

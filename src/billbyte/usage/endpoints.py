@@ -10,8 +10,9 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, PeriodQuery, RuntimeDep, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, PeriodQuery, RuntimeDep, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.kit.pagination import ListResponse
 from billbyte.usage import service
 from billbyte.usage.limits import UploadTooLarge, mib

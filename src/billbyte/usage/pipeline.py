@@ -17,11 +17,19 @@ import polars as pl
 
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import known_currencies
-from billbyte.usage import canonical as C
+from billbyte.usage.canonical import (
+    COLUMNS,
+    COST_COLUMNS,
+    LINEAGE_COLUMNS,
+    MONEY_SCALE,
+    PRICE_COLUMNS,
+    REQUIRED,
+    SCHEMA,
+)
 from billbyte.usage.limits import UploadLimits
 from billbyte.usage.normalize import Field, Kind, digits_beyond, infer_timestamp_format
-from billbyte.usage.readers.base import Mapping_, Reader
-from billbyte.usage.readers.registry import detect
+from billbyte.usage.readers.base import ColumnMapping, Reader
+from billbyte.usage.readers.formats import detect
 from billbyte.usage.staging import StagedFile, locate_ragged_record, scan, stage
 
 MAX_ERRORS = 50
@@ -87,7 +95,7 @@ SAMPLE_ROWS = 2000
 
 def build_frame(
     staged: Sequence[StagedFile], reader: Reader, report: str | None, *, fast: bool = True
-) -> tuple[pl.LazyFrame, Mapping_]:
+) -> tuple[pl.LazyFrame, ColumnMapping]:
     """The typed canonical frame plus the raw text needed to explain errors.
 
     With ``fast``, each timestamp column is parsed with the one format that a sample of the
@@ -115,14 +123,14 @@ def build_frame(
             formats = {n: infer_timestamp_format(sample[n]) for n in stamp_fields}
     typed: list[pl.Expr] = []
     checks: list[pl.Expr] = []
-    for name in C.COLUMNS:
-        if name in C.LINEAGE_COLUMNS:
+    for name in COLUMNS:
+        if name in LINEAGE_COLUMNS:
             continue
         spec: Field | None = mapping.fields.get(name)
         if spec is None:
-            typed.append(pl.lit(None, dtype=C.SCHEMA[name]).alias(name))
+            typed.append(pl.lit(None, dtype=SCHEMA[name]).alias(name))
             continue
-        typed.append(spec.typed(formats.get(name)).cast(C.SCHEMA[name]).alias(name))
+        typed.append(spec.typed(formats.get(name)).cast(SCHEMA[name]).alias(name))
         if spec.kind != Kind.TEXT:
             checks.append(spec.raw.alias(_raw_name(name)))
     # The row's whole content identifies exact duplicates; polars' hash is fast and stable
@@ -166,14 +174,14 @@ def _where(staged: Sequence[StagedFile], file_index: int, row: int) -> dict[str,
     return where
 
 
-def problem_columns(frame: pl.LazyFrame, mapping: Mapping_) -> pl.LazyFrame:
+def problem_columns(frame: pl.LazyFrame, mapping: ColumnMapping) -> pl.LazyFrame:
     """Adds ``__problem`` (why a row cannot be billed, or null) and ``__rounded`` (cost
     values beyond 24 decimals) and drops the raw text: computed in the same streaming pass
     as the parsing, so the raw columns are never written out."""
     schema = frame.collect_schema()
     problems: list[pl.Expr] = []
     raw_columns = [c for c in schema if c.startswith("__raw_")]
-    for name in C.COLUMNS:
+    for name in COLUMNS:
         raw = _raw_name(name)
         if raw in schema:
             spec = mapping.fields[name]
@@ -187,7 +195,7 @@ def problem_columns(frame: pl.LazyFrame, mapping: Mapping_) -> pl.LazyFrame:
                     )
                 )
             )
-    for name in C.REQUIRED:
+    for name in REQUIRED:
         spec_ = mapping.fields.get(name)
         source = spec_.source if spec_ and spec_.source else name
         problems.append(
@@ -219,9 +227,9 @@ def problem_columns(frame: pl.LazyFrame, mapping: Mapping_) -> pl.LazyFrame:
             & ~pl.col("billing_currency").str.to_uppercase().is_in(currencies.implode())
         ).then(pl.format("unknown currency {}", pl.col("billing_currency")))
     )
-    money_raw = [_raw_name(n) for n in C.COST_COLUMNS + C.PRICE_COLUMNS if _raw_name(n) in schema]
+    money_raw = [_raw_name(n) for n in COST_COLUMNS + PRICE_COLUMNS if _raw_name(n) in schema]
     rounded = (
-        pl.sum_horizontal([_beyond(pl.col(n), C.MONEY_SCALE) for n in money_raw])
+        pl.sum_horizontal([_beyond(pl.col(n), MONEY_SCALE) for n in money_raw])
         if money_raw
         else pl.lit(0)
     )
@@ -232,7 +240,7 @@ def problem_columns(frame: pl.LazyFrame, mapping: Mapping_) -> pl.LazyFrame:
     ).drop(raw_columns)
 
 
-def _source(mapping: Mapping_, name: str) -> str:
+def _source(mapping: ColumnMapping, name: str) -> str:
     spec = mapping.fields.get(name)
     return spec.source if spec is not None and spec.source else name
 
@@ -268,14 +276,14 @@ def totals_of(frame: pl.LazyFrame) -> dict[str, dict[str, str]]:
     """Exact sums per currency of each cost column, as decimal strings."""
     grouped = (
         frame.group_by(pl.col("billing_currency").str.to_uppercase())
-        .agg([pl.col(c).sum() for c in C.COST_COLUMNS] + [pl.len().alias("lines")])
+        .agg([pl.col(c).sum() for c in COST_COLUMNS] + [pl.len().alias("lines")])
         .sort("billing_currency")
         .collect()
     )
     result: dict[str, dict[str, str]] = {}
     for row in grouped.iter_rows(named=True):
         result[row["billing_currency"]] = {
-            **{c: _decimal_text(row[c]) for c in C.COST_COLUMNS},
+            **{c: _decimal_text(row[c]) for c in COST_COLUMNS},
             "lines": str(row["lines"]),
         }
     return result
@@ -433,7 +441,7 @@ def _run(
                     [pl.col("__identity"), pl.lit("#"), pl.col("__hash").cast(pl.String)]
                 ).alias("line_key"),
             )
-            .select([*C.COLUMNS, "__hash"])
+            .select([*COLUMNS, "__hash"])
         )
         scope_digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
         target = store_dir / slice_prefix / period / scope_digest / f"{import_id}.parquet"

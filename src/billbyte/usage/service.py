@@ -16,7 +16,6 @@ import os
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.customers import mapping
 from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
-from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
+from billbyte.kit.errors import BillByteError, InvalidInput
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period  # analytics and rating.preview import it here
+from billbyte.kit.repository import get_owned
 from billbyte.partners import repository as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
-from billbyte.tenancy.auth import AuthSubject
-from billbyte.usage import canonical as C
-from billbyte.usage import pipeline
+from billbyte.usage import manifests, pipeline
+from billbyte.usage.canonical import COST_COLUMNS
 from billbyte.usage.limits import UploadLimits
 from billbyte.usage.models import UsageImport, UsageSlice
 from billbyte.usage.pipeline import Progress, RejectedFile
@@ -144,8 +144,6 @@ def import_files(
 
 def expand_manifests(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
     """Replace each CUR delivery manifest by the report files it lists (see manifests)."""
-    from billbyte.usage import manifests
-
     return manifests.expand(files)
 
 
@@ -427,12 +425,14 @@ def _unassigned_sub_accounts(
 
 
 def get_import(session: Session, subject: AuthSubject, import_id: str) -> UsageImport:
-    item = session.scalar(
-        select(UsageImport).where(UsageImport.id == import_id, UsageImport.msp_id == subject.msp_id)
+    return get_owned(
+        session,
+        UsageImport,
+        subject.msp_id,
+        import_id,
+        what="usage import",
+        code="usage_import_not_found",
     )
-    if item is None:
-        raise NotFound(f"No usage import {import_id!r}.", code="usage_import_not_found")
-    return item
 
 
 def list_imports(
@@ -494,7 +494,7 @@ def summary(
         frame = frame.with_columns(_group_key(group_by).alias("__group"))
         grouped = (
             frame.group_by("__group", "billing_currency")
-            .agg([pl.col(c).sum() for c in C.COST_COLUMNS] + [pl.len().alias("lines")])
+            .agg([pl.col(c).sum() for c in COST_COLUMNS] + [pl.len().alias("lines")])
             .sort(["__group", "billing_currency"], nulls_last=True)
             .collect()
         )
@@ -503,7 +503,7 @@ def summary(
                 {
                     "key": row["__group"],
                     "currency": row["billing_currency"],
-                    **{c: pipeline._decimal_text(row[c]) for c in C.COST_COLUMNS},
+                    **{c: pipeline._decimal_text(row[c]) for c in COST_COLUMNS},
                     "lines": row["lines"],
                 }
             )
@@ -529,10 +529,3 @@ def _group_key(group_by: str) -> pl.Expr:
     if group_by == "provider":
         return pl.col("provider_name")
     return pl.col("customer_id").fill_null("unassigned")
-
-
-def decimal_totals(totals: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal]]:
-    return {
-        cur: {k: Decimal(v) for k, v in cols.items() if k != "lines"}
-        for cur, cols in totals.items()
-    }

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from billbyte.console import runtime_ready
 from billbyte.webhooks import worker
 
 app = typer.Typer(help="Send webhook deliveries.", no_args_is_help=True)
@@ -20,8 +21,6 @@ def deliver(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Send every due delivery once (one pass) and exit."""
-    from billbyte.cli import runtime_ready
-
     with runtime_ready() as runtime:
         attempts = worker.deliver_due(runtime)
     if as_json:
@@ -35,8 +34,6 @@ def run_worker(
     interval: Annotated[float, typer.Option(help="Seconds between passes.", min=0.1)] = 1.0,
 ) -> None:
     """Deliver continuously until interrupted (SIGINT or SIGTERM)."""
-    from billbyte.cli import runtime_ready
-
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, RuntimeDep, Subject, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, RuntimeDep, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.auth.deps import Subject
 from billbyte.kit.outbound import OutboundPolicy
 from billbyte.kit.pagination import ListResponse
 from billbyte.webhooks import service

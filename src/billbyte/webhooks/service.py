@@ -18,12 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.auth.subject import AuthSubject
 from billbyte.kit.clock import iso, utcnow
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.ids import new_id
 from billbyte.kit.pagination import Page, paginate
-from billbyte.tenancy.auth import AuthSubject
+from billbyte.kit.repository import get_owned
 from billbyte.webhooks.models import (
     WebhookDelivery,
     WebhookDeliveryAttempt,
@@ -224,14 +225,14 @@ def delete_endpoint(
 
 
 def get_event(session: Session, subject: AuthSubject, event_id: str) -> WebhookEvent:
-    event = session.scalar(
-        select(WebhookEvent).where(
-            WebhookEvent.id == event_id, WebhookEvent.msp_id == subject.msp_id
-        )
+    return get_owned(
+        session,
+        WebhookEvent,
+        subject.msp_id,
+        event_id,
+        what="webhook event",
+        code="webhook_event_not_found",
     )
-    if event is None:
-        raise NotFound(f"No webhook event {event_id!r}.", code="webhook_event_not_found")
-    return event
 
 
 def list_events(

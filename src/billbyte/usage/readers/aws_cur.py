@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from billbyte.usage.normalize import Field, Kind, clean, col, const, to_money
-from billbyte.usage.readers.base import Mapping_, Reader
+from billbyte.usage.readers.base import ColumnMapping, Reader
 
 _SEPARATORS = re.compile(r"[^0-9A-Za-z]+")
 _CAMEL = re.compile(r"(?<=[0-9A-Za-z])(?=[A-Z])")
@@ -252,7 +252,7 @@ class AwsCurReader:
             return 110 if is_cur2 else 50
         return 100
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         c = _Columns.of(columns)
         product_map = c.name("product") if "product" in columns else None
 
@@ -424,7 +424,7 @@ class AwsCurReader:
             ]
         )
         has_identity = c.name("identity_line_item_id") is not None
-        return Mapping_(
+        return ColumnMapping(
             fields=fields,
             line_identity=identity if has_identity else None,
             # One CUR covers one payer account for a billing period: a re-delivery of the

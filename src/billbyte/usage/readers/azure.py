@@ -27,7 +27,7 @@ from billbyte.usage.normalize import (
     to_money,
     to_quantity,
 )
-from billbyte.usage.readers.base import Mapping_, Reader
+from billbyte.usage.readers.base import ColumnMapping, Reader
 
 # Every vendor name a canonical input goes by, lower-cased, in order of preference.
 COST = ("costinbillingcurrency", "cost", "pretaxcost")
@@ -311,7 +311,7 @@ class AzureReader:
             return 90  # below FOCUS (100): Azure's FOCUS export is read by the FOCUS reader
         return 0
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         cols = _Columns(columns)
         fields: dict[str, Field] = {}
 
@@ -587,7 +587,7 @@ class AzureReader:
         )
 
         # Azure exports carry no line id: the pipeline identifies a line by its content.
-        return Mapping_(fields=fields, line_identity=None)
+        return ColumnMapping(fields=fields, line_identity=None)
 
     @staticmethod
     def _require(cols: _Columns) -> None:

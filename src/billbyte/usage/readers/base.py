@@ -1,4 +1,4 @@
-"""The reader interface: one module per vendor format, registered in ``registry.py``.
+"""The reader interface: one module per vendor format, registered in ``formats.py``.
 
 A reader never loops over rows. It inspects the header and returns polars expressions
 that turn the raw text columns (every value a string, nulls already normalised by
@@ -17,7 +17,7 @@ from billbyte.usage.normalize import Field
 
 
 @dataclass(frozen=True)
-class Mapping_:
+class ColumnMapping:
     """What a reader makes of one file's header."""
 
     fields: Mapping[str, Field]
@@ -41,7 +41,7 @@ class Reader(Protocol):
     def score(self, columns: Sequence[str]) -> int:
         """How well this reader recognises the header: 0 = not at all, higher = surer."""
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         """Canonical fields for a file with these columns."""
 
 

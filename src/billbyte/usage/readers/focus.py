@@ -8,7 +8,7 @@ import polars as pl
 
 from billbyte.kit.focus import CHARGE_CATEGORIES, CHARGE_CLASSES, CHARGE_FREQUENCIES
 from billbyte.usage.normalize import Field, Kind, col, const, money, quantity, text, timestamp
-from billbyte.usage.readers.base import Mapping_, first_present, has_all
+from billbyte.usage.readers.base import ColumnMapping, first_present, has_all
 
 # FOCUS column → canonical column (the canonical schema *is* FOCUS in snake_case).
 _TEXT = {
@@ -87,7 +87,7 @@ class FocusReader:
         core = ("BilledCost", "BillingCurrency", "ChargePeriodStart", "BillingPeriodStart")
         return 100 if has_all(columns, *core) else 0
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         present = set(columns)
         fields: dict[str, Field] = {}
         for source, target in _TEXT.items():
@@ -109,4 +109,4 @@ class FocusReader:
         if provider:
             fields["provider_name"] = text(provider)
         identity = col("Id") if "Id" in present else None  # not standard; some exports add it
-        return Mapping_(fields=fields, line_identity=identity)
+        return ColumnMapping(fields=fields, line_identity=identity)

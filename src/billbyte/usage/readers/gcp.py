@@ -27,7 +27,7 @@ import polars as pl
 
 from billbyte.usage.canonical import MONEY
 from billbyte.usage.normalize import Field, Kind, clean, const, to_money, to_timestamp
-from billbyte.usage.readers.base import Mapping_, Reader, has_all
+from billbyte.usage.readers.base import ColumnMapping, Reader, has_all
 
 PROVIDER = "Google Cloud"
 
@@ -120,7 +120,7 @@ class GoogleBillingExportReader:
         present = set(columns)
         return 90 if has_all(columns, *core) and present & {"service.description", "sku.id"} else 0
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         present = set(columns)
 
         def c(name: str) -> pl.Expr:
@@ -204,7 +204,7 @@ class GoogleBillingExportReader:
             ],
             separator="|",
         )
-        return Mapping_(fields=fields, line_identity=line)
+        return ColumnMapping(fields=fields, line_identity=line)
 
 
 READERS: list[Reader] = [GoogleBillingExportReader()]

@@ -39,7 +39,7 @@ from billbyte.usage.normalize import (
     to_money,
     to_timestamp,
 )
-from billbyte.usage.readers.base import Mapping_, Reader
+from billbyte.usage.readers.base import ColumnMapping, Reader
 
 PROVIDER = "Microsoft"
 
@@ -255,7 +255,7 @@ class DailyRatedUsageReader:
         core = cols.has("billingPreTaxTotal") and cols.has("billingCurrency")
         return 90 if core and cols.has("usageDate", "meterId", "chargeStartDate") else 0
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         cols = Columns(columns)
         billed = cols.money("billingPreTaxTotal")
         amount = to_money(billed.raw)
@@ -314,7 +314,7 @@ class DailyRatedUsageReader:
             "usageDate",
             "chargeType",
         )
-        return Mapping_(
+        return ColumnMapping(
             fields=fields,
             line_identity=line,
             scope=scope(cols, "usage", "billingCurrency", "unbilled"),
@@ -333,7 +333,7 @@ class OneTimeReconReader:
         modern = ("effectiveUnitPrice", "alternateId", "billableQuantity", "orderDate")
         return 90 if cols.has("subtotal") and cols.has(*modern) else 0
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         cols = Columns(columns)
         billed = cols.money("subtotal")
         amount = to_money(billed.raw)
@@ -400,7 +400,7 @@ class OneTimeReconReader:
             "chargeStartDate",
             "chargeEndDate",
         )
-        return Mapping_(
+        return ColumnMapping(
             fields=fields,
             line_identity=line,
             scope=scope(cols, "recon", "currency", "unbilled"),
@@ -421,7 +421,7 @@ class LicenceReconReader:
         legacy = ("syndicationPartnerSubscriptionNumber", "durableOfferId", "totalOtherDiscount")
         return 85 if cols.has(*legacy) else 0
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         cols = Columns(columns)
         billed = cols.money("subtotal")
         amount = to_money(billed.raw)
@@ -470,7 +470,7 @@ class LicenceReconReader:
         )
         # Licence-based line items exist only on billed (recurring) invoices, and the pages
         # of one invoice do not repeat its number: one invoice per period and currency.
-        return Mapping_(
+        return ColumnMapping(
             fields=fields, line_identity=line, scope=scope(cols, "licence", "currency", "billed")
         )
 
@@ -483,7 +483,7 @@ class AzureLegacyReader:
         cols = Columns(columns)
         return 85 if cols.has("pretaxCharges") and cols.has("currency") else 0
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         cols = Columns(columns)
         billed = cols.money("pretaxCharges")
         amount = to_money(billed.raw)
@@ -528,7 +528,7 @@ class AzureLegacyReader:
             "chargeType",
             "chargeStartDate",
         )
-        return Mapping_(
+        return ColumnMapping(
             fields=fields,
             line_identity=line,
             scope=scope(cols, "azure-legacy", "currency", "unbilled"),
@@ -554,10 +554,10 @@ class AzureLegacyUsageReader:
             return 0
         return 80 if cols.has("consumedQuantity") and cols.has("customerBillableAccount") else 0
 
-    def mapping(self, columns: Sequence[str]) -> Mapping_:
+    def mapping(self, columns: Sequence[str]) -> ColumnMapping:
         cols = Columns(columns)
         nothing = pl.lit(None, dtype=pl.String)
-        return Mapping_(
+        return ColumnMapping(
             fields={
                 **_common(cols),
                 "billed_cost": Field(nothing, Kind.MONEY, _NO_COST),

@@ -8,11 +8,11 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billbyte.auth.models import ApiKey
+from billbyte.auth.roles import WRITE_ROLES, Role
 from billbyte.kit.clock import utcnow
 from billbyte.kit.crypto import hash_secret, secrets_equal
 from billbyte.kit.errors import Forbidden, Unauthenticated
-from billbyte.tenancy.models import ApiKey
-from billbyte.tenancy.roles import WRITE_ROLES, Role
 
 KEY_PREFIX = "bb_"
 LAST_USED_GRANULARITY = timedelta(minutes=1)

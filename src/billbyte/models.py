@@ -1,6 +1,8 @@
-"""Imports every feature's ORM models so that ``Base.metadata`` is complete."""
+"""Composition root for the schema: imports every feature's ORM models so that
+``Base.metadata`` is complete (Alembic's ``migrations/env.py`` and the tests use it)."""
 
 from billbyte.audit import models as audit_models
+from billbyte.auth import models as auth_models
 from billbyte.catalog import models as catalog_models
 from billbyte.charges import models as charge_models
 from billbyte.connectors import models as connector_models
@@ -18,6 +20,7 @@ from billbyte.webhooks import models as webhook_models
 
 ALL = (
     tenancy_models,
+    auth_models,
     audit_models,
     partner_models,
     customer_models,

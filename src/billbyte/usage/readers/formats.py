@@ -1,10 +1,11 @@
-"""The one place readers are registered, and header-based detection."""
+"""The known file formats (one reader each) and header-based detection."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from billbyte.kit.errors import InvalidInput
+from billbyte.usage.readers import aws_cur, azure, gcp, partner_center
 from billbyte.usage.readers.base import Reader
 from billbyte.usage.readers.focus import FocusReader
 
@@ -15,19 +16,14 @@ def register(reader: Reader) -> None:
     READERS[reader.name] = reader
 
 
-register(FocusReader())
-
-
-def _load_optional() -> None:
-    # Vendor readers live in their own modules; importing registers them.
-    from billbyte.usage.readers import aws_cur, azure, gcp, partner_center
-
-    for module in (aws_cur, azure, gcp, partner_center):
-        for reader in module.READERS:
-            register(reader)
-
-
-_load_optional()
+for _reader in (
+    FocusReader(),
+    *aws_cur.READERS,
+    *azure.READERS,
+    *gcp.READERS,
+    *partner_center.READERS,
+):
+    register(_reader)
 
 
 def detect(columns: Sequence[str], requested: str | None = None) -> Reader:

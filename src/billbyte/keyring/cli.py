@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from billbyte.tenancy import key_rotation
+from billbyte.console import fail, runtime_ready
+from billbyte.keyring import rotation
 
 app = typer.Typer(help="Manage the secret key that encrypts stored secrets.", no_args_is_help=True)
 
@@ -17,7 +18,7 @@ app = typer.Typer(help="Manage the secret key that encrypts stored secrets.", no
 def rotate(
     batch_size: Annotated[
         int, typer.Option(help="Rows re-encrypted per transaction.", min=1)
-    ] = key_rotation.DEFAULT_BATCH_SIZE,
+    ] = rotation.DEFAULT_BATCH_SIZE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Re-encrypt every stored secret under the first key of BILLBYTE_SECRET_KEY.
@@ -25,10 +26,8 @@ def rotate(
     Procedure (docs/security.md): add the new key *after* the old one everywhere; then put
     it first everywhere; run this; only then remove the old key. Safe to re-run, and to run
     while the API is serving."""
-    from billbyte.cli import fail, runtime_ready
-
     with runtime_ready() as runtime:
-        outcomes = key_rotation.rotate_secrets(runtime, batch_size=batch_size)
+        outcomes = rotation.rotate_secrets(runtime, batch_size=batch_size)
     undecryptable = sum(len(o.undecryptable) for o in outcomes)
     if as_json:
         sys.stdout.write(

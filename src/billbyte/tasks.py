@@ -1,4 +1,5 @@
-"""Imports every module that registers job handlers, so a worker knows every job kind."""
+"""Composition root for background work: imports every module that registers job handlers,
+so a worker knows every job kind."""
 
 from billbyte.connectors import tasks as connectors
 from billbyte.invoicing import tasks as invoicing

@@ -1,0 +1,1 @@
+"""The key ring: re-encrypting every stored secret when the secret key rotates."""
