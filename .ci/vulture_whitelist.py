@@ -89,3 +89,5 @@ DEFAULT_LICENCE_OFFER  # issue 10: sandbox.partner_center, for the coordinator
 _.all_items  # issue 10: sandbox.partner_center, for the coordinator
 billing_period_start  # issue 10: usage.manifests, for the connectors branch
 billing_period_end  # issue 10: usage.manifests, for the connectors branch
+_.auth_flow  # httpx calls an Auth's auth_flow (connectors/_http.py)
+forget  # connectors.aws.clients: tests drop the cached clients between guard settings

@@ -25,6 +25,7 @@ from billbyte.idempotency.middleware import IdempotencyMiddleware
 from billbyte.invoicing.endpoints import router as invoicing_router
 from billbyte.partners.endpoints import router as partners_router
 from billbyte.pricing.endpoints import router as pricing_router
+from billbyte.rating.endpoints import router as rating_router
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.tenancy.endpoints import router as api_keys_router
 from billbyte.usage.endpoints import router as usage_router
@@ -54,6 +55,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         customers_router,
         usage_router,
         pricing_router,
+        rating_router,
         charges_router,
         catalog_router,
         exports_router,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, PeriodQuery, RuntimeDep, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.auth.deps import Subject
 from billbyte.kit.pagination import ListResponse
@@ -14,7 +14,6 @@ from billbyte.pricing.schemas import (
     PriceRuleIn,
     PriceRuleOut,
 )
-from billbyte.rating import preview as rating_preview
 
 router = APIRouter(tags=["pricing"])
 
@@ -104,19 +103,3 @@ def delete_price_rule(rule_id: str, subject: Subject, uow: Uow) -> Response:
     service.delete_rule(uow.session, subject, rule_id)
     uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.get(
-    "/v1/price-plans/{plan_id}/preview",
-    summary="Preview a plan's effect on a past period (nothing is saved)",
-    responses=READ_ONE,
-)
-def preview_price_plan(
-    plan_id: str,
-    subject: Subject,
-    uow: Uow,
-    runtime: RuntimeDep,
-    period: PeriodQuery,
-    customer_id: str | None = None,
-) -> dict[str, object]:
-    return rating_preview.preview(runtime, uow.session, subject, plan_id, period, customer_id)
