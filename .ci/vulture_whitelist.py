@@ -53,26 +53,11 @@ _.should_exit  # sandbox.partner_center: uvicorn.Server
 ALL  # billbyte.models
 MODULES  # billbyte.tasks
 
-# Used by the other branches of issue 10 (kit/repository.py's new seam)
-TenantRow
-get_owned
-
-# Found in other helpers' areas; each listed in the roots branch's report
-clear_period  # issue 10: dead, removed by the ledger branch
-ZERO  # issue 10: dead (rating.engine), owner: the ledger branch (reported)
-check_plan  # issue 10: dead, removed by the connectors branch
-identifier_key  # issue 10: dead (customers.mapping), owner: the connectors branch (reported)
-LINKS_SCHEMA  # issue 10: dead (customers.mapping), owner: the connectors branch (reported)
-ACTIVE  # issue 10: customers.schemas vendor states, reviewed by the connectors branch
-SUSPENSION_REQUESTED  # issue 10: customers.schemas, reviewed by the connectors branch
-SUSPENDED  # issue 10: customers.schemas, reviewed by the connectors branch
-PURGED  # issue 10: customers.schemas, reviewed by the connectors branch
-_.has_credentials  # issue 10: partners.models property, reviewed by the connectors branch
-import_ecb_csv  # issue 10: dead, removed by the splits branch
-CHARGE_FREQUENCIES  # issue 10: dead (exports.focus), owner: the ledger branch (reported)
-MANDATORY  # issue 10: dead (exports.focus), owner: the ledger branch (reported)
-GROUPINGS  # issue 10: dead (invoicing.documents), owner: the ledger branch (reported)
-check_date  # issue 10: dead (kit.periods), for the coordinator
+# Left by issue 10, each checked by hand
+ACTIVE  # customers.schemas.CustomerStatus: the states a customer takes, stored and compared as text
+SUSPENSION_REQUESTED  # customers.schemas.CustomerStatus: the states a customer takes, stored and compared as text
+SUSPENDED  # customers.schemas.CustomerStatus: the states a customer takes, stored and compared as text
+PURGED  # customers.schemas.CustomerStatus: the states a customer takes, stored and compared as text
 assembly_id  # issue 10: sandbox.aws simulator state, for the coordinator
 report_keys  # issue 10: sandbox.aws, for the coordinator
 management_account_id  # issue 10: sandbox.aws, for the coordinator
@@ -87,7 +72,7 @@ _.throttle  # issue 10: sandbox.partner_center, for the coordinator
 _.hang  # issue 10: sandbox.partner_center, for the coordinator
 DEFAULT_LICENCE_OFFER  # issue 10: sandbox.partner_center, for the coordinator
 _.all_items  # issue 10: sandbox.partner_center, for the coordinator
-billing_period_start  # issue 10: usage.manifests, for the connectors branch
-billing_period_end  # issue 10: usage.manifests, for the connectors branch
+billing_period_start  # usage.manifests: a manifest's period, kept in the parsed value for readers and tests
+billing_period_end  # usage.manifests: a manifest's period, kept in the parsed value for readers and tests
 _.auth_flow  # httpx calls an Auth's auth_flow (connectors/_http.py)
 forget  # connectors.aws.clients: tests drop the cached clients between guard settings

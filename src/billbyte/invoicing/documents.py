@@ -18,7 +18,6 @@ from billbyte.kit.money import allocate
 
 SERVICE = "service"
 ACCOUNT = "account"
-GROUPINGS = (SERVICE, ACCOUNT)
 ADJUSTMENT = "adjustment"
 ADJUSTMENT_PREFIX = "adj:"
 UNIT_PRICE_PLACES = Decimal("1e-6")

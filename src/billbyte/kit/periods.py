@@ -39,10 +39,6 @@ def period_problem(field: str = "period") -> str:
     return f"{field} must look like 2026-11 and lie {SUPPORTED}"
 
 
-def date_problem(field: str) -> str:
-    return f"{field} must lie between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
-
-
 @dataclass(frozen=True, order=True)
 class Period:
     """A supported calendar month. Ordered; ``str()`` gives ``YYYY-MM``."""
@@ -95,12 +91,6 @@ def parse_period(text: object, field: str = "period") -> Period:
 def validate_period(text: str, field: str = "period") -> str:
     """The period text, checked (for code that keeps periods as ``YYYY-MM`` strings)."""
     return str(parse_period(text, field))
-
-
-def check_date(day: date, field: str) -> date:
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise InvalidInput(f"{date_problem(field)}, not {day.isoformat()}.", field=field)
-    return day
 
 
 def _period_text(value: Any) -> str:

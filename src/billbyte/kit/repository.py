@@ -7,18 +7,12 @@ rather than writing its own ``select … where id = … and msp_id = …`` and i
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.kit.errors import NotFound
-
-
-class TenantRow(Protocol):
-    id: Any
-    msp_id: Any
-
 
 RowT = TypeVar("RowT")
 

@@ -30,7 +30,6 @@ from billbyte.pricing.rules import (
 from billbyte.usage.canonical import MONEY
 
 FACTOR = pl.Decimal(38, 18)
-ZERO = pl.lit(Decimal(0), dtype=MONEY)
 
 GRAIN = [
     "customer_id",
