@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from billbyte.jobs.service import run_pending
-from billbyte.rating import service as _rating  # noqa: F401  (registers the job handler)
+from billbyte.rating import tasks as _rating  # noqa: F401  (registers the job handler)
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 

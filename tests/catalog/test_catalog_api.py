@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billbyte.rating.models import ClosedPeriod
+from billbyte.charges.models import ClosedPeriod
 from billbyte.runtime import Runtime
 from tests.api.factories import assert_problem, make_customer
 from tests.conftest import Tenant

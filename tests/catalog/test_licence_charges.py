@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from billbyte.rating.service import rate_all
+from billbyte.rating.tasks import rate_all
 from billbyte.runtime import Runtime
 from tests.catalog.factories import (
     DEVOPS,

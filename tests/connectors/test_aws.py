@@ -21,16 +21,14 @@ from typing import Any
 import botocore.exceptions as bce
 import pytest
 
-from billbyte.connectors.aws import (
-    SCP_NAME,
-    AwsConnector,
-    newest_usage,
-    parse_manifest_key,
-    vendor_error,
-)
+from billbyte.connectors.aws import AwsConnector
+from billbyte.connectors.aws.accounts import SCP_NAME
+from billbyte.connectors.aws.clients import vendor_error
+from billbyte.connectors.aws.cur import newest_usage, parse_manifest_key
 from billbyte.connectors.base import CustomerSpec, PartnerContext, VendorError
 from billbyte.kit.outbound import LOCAL_SANDBOXES
 from billbyte.sandbox.aws import AwsSandbox, start_aws_sandbox
+from billbyte.usage.manifests import read_manifest
 from tests.usage import conftest as usage_fixtures
 from tests.usage.conftest import Importer, stored
 
@@ -328,6 +326,38 @@ def test_cur2_data_exports_layout(aws: AwsSandbox, tmp_path: Path) -> None:
     assert [p.name for p in delivery.paths] == ["focus-cur2-00001.csv.gz"]
     assert newest_usage(delivery.paths) == datetime(2026, 10, 4, tzinfo=UTC)
     assert CONNECTOR.collect_usage(ctx, collection.watermark, tmp_path).deliveries == []
+
+
+def test_the_connector_downloads_what_an_import_of_the_manifest_reads(
+    aws: AwsSandbox, tmp_path: Path
+) -> None:
+    """The connector and imports read a manifest's entries the same way (usage.manifests).
+
+    They used to disagree on entries naming their file under ``path``: an import of the
+    manifest read them, the connector skipped them and found "no report files"."""
+    s3 = aws.client("s3")
+    header = "line_item_usage_account_id,line_item_unblended_cost,line_item_currency_code,"
+    header += "line_item_usage_start_date,line_item_usage_end_date,bill_payer_account_id\n"
+    row = "444455556666,2.50,USD,2026-09-03T00:00:00Z,2026-09-04T00:00:00Z,123456789012\n"
+    data_key = "paths/pathed/data/BILLING_PERIOD=2026-09/pathed-00001.csv.gz"
+    s3.put_object(Bucket=aws.bucket, Key=data_key, Body=gzip.compress((header + row).encode()))
+    manifest = {
+        "executionId": "exec-path",
+        "exportName": "pathed",
+        "dataFiles": [{"path": f"s3://{aws.bucket}/{data_key}"}],
+    }
+    s3.put_object(
+        Bucket=aws.bucket,
+        Key="paths/pathed/metadata/BILLING_PERIOD=2026-09/pathed-Manifest.json",
+        Body=json.dumps(manifest).encode(),
+    )
+    ctx = context(aws, cur_prefix="paths", cur_report=None)
+    collection = CONNECTOR.collect_usage(ctx, None, tmp_path)
+    [delivery] = collection.deliveries
+    assert [p.name for p in delivery.paths] == ["pathed-00001.csv.gz"]
+    listed = read_manifest(delivery.paths[0].parent / "pathed-Manifest.json")
+    assert listed.files == delivery.paths
+    assert listed.delivery_id == "exec-path"
 
 
 def test_manifest_keys_are_recognised() -> None:

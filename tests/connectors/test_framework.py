@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from billbyte.connectors import registry
 from billbyte.connectors import service as connectors
+from billbyte.connectors import tasks, vendors
 from billbyte.connectors.base import (
     ActionResult,
     CollectedFile,
@@ -24,7 +24,8 @@ from billbyte.connectors.base import (
     VendorError,
 )
 from billbyte.connectors.models import ServiceAction
-from billbyte.jobs.service import run_pending
+from billbyte.customers.models import Customer
+from billbyte.jobs.service import enqueue, run_pending
 from billbyte.kit.clock import utcnow
 from tests.conftest import Tenant
 from tests.usage.generate import write_focus
@@ -102,9 +103,9 @@ class MemoryVendor:
 @pytest.fixture
 def vendor(monkeypatch: pytest.MonkeyPatch) -> MemoryVendor:
     memory = MemoryVendor()
-    monkeypatch.setattr(registry, "CONNECTORS", {"aws": memory})
-    monkeypatch.setattr(registry, "_loaded", True)
-    monkeypatch.setattr(connectors, "POLL_DELAY", 0.0)
+    monkeypatch.setattr(vendors, "CONNECTORS", {"aws": memory})
+    monkeypatch.setattr(vendors, "_loaded", True)
+    monkeypatch.setattr(tasks, "POLL_DELAY", 0.0)
     return memory
 
 
@@ -315,3 +316,25 @@ def test_vendor_retry_after_hint_is_honoured(monkeypatch: pytest.MonkeyPatch) ->
 
     assert connectors.call_vendor(very_busy) == "ok"
     assert waits[-1] == connectors.MAX_RETRY_AFTER
+
+
+def test_a_suspension_requested_as_a_job_suspends_once(
+    tenant: Tenant, runtime: Any, vendor: MemoryVendor
+) -> None:
+    """Credit control may record its suspension request as a job (connectors.tasks)."""
+    _, customer = _setup(tenant)
+    _drain(runtime)
+    account = tenant.get(f"/v1/customers/{customer}").json()["vendor_states"][0][
+        "vendor_identifier"
+    ]
+    with runtime.uow() as uow:
+        uow.session.get(Customer, customer).status = "suspension_requested"
+        enqueue(uow.session, tasks.SUSPENSION, customer, {"customer_id": customer})
+        uow.commit()
+    _drain(runtime)
+    tasks.suspension_job(runtime, {"customer_id": customer})  # a re-run: nothing more
+    assert tenant.get(f"/v1/customers/{customer}").json()["status"] == "suspended"
+    assert vendor.states[account] == "suspended"
+    with runtime.uow() as uow:
+        actors = list(uow.session.scalars(select(ServiceAction.actor)))
+    assert actors == ["system:credit"]

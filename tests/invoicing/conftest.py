@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from billbyte.charges.models import ChargeLine
 from billbyte.invoicing import runs
 from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
-from billbyte.rating.models import ChargeLine
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
+from billbyte.charges.models import ChargeLine
 from billbyte.customers.models import Customer
 from billbyte.invoicing.models import Invoice
-from billbyte.rating.models import ChargeLine
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from billbyte.jobs.service import run_pending
-from billbyte.rating.service import rate_all
+from billbyte.rating.tasks import rate_all
 from tests.conftest import Tenant
 from tests.invoicing.conftest import Billing, close
 from tests.rating.test_oracle import SAMPLE, _expected, priced, rate_of

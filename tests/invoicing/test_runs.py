@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from billbyte.charges.models import ClosedPeriod
 from billbyte.invoicing.models import Invoice
 from billbyte.jobs.service import run_pending
-from billbyte.rating.models import ClosedPeriod
 from tests.invoicing.conftest import Billing, add_charges, close, customer
 
 

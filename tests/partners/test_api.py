@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from billbyte.partners.models import PartnerAccount
-from billbyte.partners.service import credentials_of
+from billbyte.partners.repository import credentials_of
 from billbyte.runtime import Runtime
 from tests.api.factories import AWS_KEY_ID, AWS_SECRET, database_dump, make_partner
 from tests.conftest import Tenant

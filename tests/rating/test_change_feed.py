@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from billbyte.rating.service import rate_all
+from billbyte.rating.tasks import rate_all
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 from tests.rating.scenario import Scenario, cents, row

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from billbyte.jobs.service import run_pending
-from billbyte.rating import service as _rating  # noqa: F401  (registers the job handler)
+from billbyte.rating import tasks as _rating  # noqa: F401  (registers the job handler)
 from tests.conftest import Tenant
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "vendor" / "focus" / "focus_sample.csv"
@@ -205,7 +205,7 @@ def test_margin_report_and_change_feed(priced, runtime) -> None:
         )
         assert replayed == exact
     # Re-rating without any change writes no new change.
-    from billbyte.rating.service import rate_all
+    from billbyte.rating.tasks import rate_all
 
     rate_all(runtime, tenant.msp_id)
     again = tenant.get("/v1/charges/changes", params={"after": cursor}).json()

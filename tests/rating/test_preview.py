@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from billbyte.charges.models import ChargeChange, RatingState
 from billbyte.jobs.models import Job
-from billbyte.rating.models import ChargeChange, RatingState
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 from tests.rating.scenario import PERIOD, Scenario, row

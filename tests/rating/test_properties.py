@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from billbyte.kit.money import allocate
 from billbyte.pricing.rules import Adjustment, Rule, Tier, ordered, tiered_sell
 from billbyte.rating import engine
-from billbyte.rating.service import rate_all
+from billbyte.rating.tasks import rate_all
 from billbyte.runtime import Runtime
 from billbyte.usage.canonical import MONEY, QUANTITY
 from tests.conftest import Tenant

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from billbyte.charges.models import ClosedPeriod
 from billbyte.jobs.models import Job
-from billbyte.rating.models import ClosedPeriod
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 from tests.rating.scenario import PERIOD, Scenario, row

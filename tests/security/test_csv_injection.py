@@ -20,7 +20,7 @@ import pytest
 from billbyte.invoicing import tasks as _invoicing  # noqa: F401  (registers the job handler)
 from billbyte.jobs.service import run_pending
 from billbyte.kit.csv_writer import CsvTable, frame_to_csv, neutralise
-from billbyte.rating import service as _rating  # noqa: F401  (registers the job handler)
+from billbyte.rating import tasks as _rating  # noqa: F401  (registers the job handler)
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 

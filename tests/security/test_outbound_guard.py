@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from billbyte.connectors import aws
 from billbyte.connectors import service as connectors
+from billbyte.connectors.aws import clients as aws_clients
 from billbyte.connectors.base import VendorError
 from billbyte.kit import outbound
 from billbyte.runtime import Runtime
@@ -260,10 +260,9 @@ def platform_aws_identity(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SESSION_TOKEN", PLATFORM_TOKEN)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-    aws._client.cache_clear()
-    aws._assumed.clear()
+    aws_clients.forget()
     yield
-    aws._client.cache_clear()
+    aws_clients.forget()
 
 
 def aws_account(tenant: Tenant, listener: Listener, **credentials: Any) -> str:

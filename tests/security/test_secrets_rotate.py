@@ -17,7 +17,7 @@ from billbyte.api.app import create_app
 from billbyte.idempotency.models import IdempotencyRecord
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.partners.models import PartnerAccount
-from billbyte.partners.service import credentials_of
+from billbyte.partners.repository import credentials_of
 from billbyte.runtime import Runtime
 from billbyte.tenancy.key_rotation import rotate_secrets
 from billbyte.webhooks.models import WebhookEndpoint

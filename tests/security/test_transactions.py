@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from billbyte.connectors import registry
 from billbyte.connectors import service as connectors
+from billbyte.connectors import tasks, vendors
 from billbyte.connectors.base import CustomerSpec, PartnerContext, ProvisionResult
-from billbyte.connectors.models import CustomerVendor
+from billbyte.customers.models import CustomerVendor
 from billbyte.db.engine import TransactionOpen, transaction_open_in_this_thread
 from billbyte.jobs.service import run_pending
 from billbyte.runtime import Runtime
@@ -63,9 +63,9 @@ class HangingVendor(MemoryVendor):
 @pytest.fixture
 def vendor(monkeypatch: pytest.MonkeyPatch) -> Iterator[HangingVendor]:
     fake = HangingVendor()
-    monkeypatch.setattr(registry, "CONNECTORS", {"aws": fake, "gcp": fake})
-    monkeypatch.setattr(registry, "_loaded", True)
-    monkeypatch.setattr(connectors, "POLL_DELAY", 0.0)
+    monkeypatch.setattr(vendors, "CONNECTORS", {"aws": fake, "gcp": fake})
+    monkeypatch.setattr(vendors, "_loaded", True)
+    monkeypatch.setattr(tasks, "POLL_DELAY", 0.0)
     yield fake
     fake.release.set()  # never leave a worker thread hanging
 
@@ -189,19 +189,19 @@ def test_provisioning_outcome_is_recorded_once_when_the_job_reruns(
     customer = _customer(tenant, "aws", "RERUN-1")
     with runtime.uow() as uow:
         state_id = uow.session.scalars(select(CustomerVendor.id)).one()
-    original = connectors._record_provisioning
+    original = tasks._record_provisioning
 
     def crash(*args: Any) -> None:
         raise SystemExit("worker killed between the vendor call and the record")
 
-    connectors._record_provisioning = crash  # type: ignore[assignment]
+    tasks._record_provisioning = crash  # type: ignore[assignment]
     try:
         with pytest.raises(SystemExit):
-            connectors.provision_job(runtime, {"customer_vendor_id": state_id})
+            tasks.provision_job(runtime, {"customer_vendor_id": state_id})
     finally:
-        connectors._record_provisioning = original
-    connectors.provision_job(runtime, {"customer_vendor_id": state_id})
-    connectors.provision_job(runtime, {"customer_vendor_id": state_id})  # done: no call
+        tasks._record_provisioning = original
+    tasks.provision_job(runtime, {"customer_vendor_id": state_id})
+    tasks.provision_job(runtime, {"customer_vendor_id": state_id})  # done: no call
     assert vendor.calls == ["provision", "provision"]
     assert len(vendor.accounts) == 1
     links = tenant.get(f"/v1/customers/{customer}/vendor-accounts").json()["data"]

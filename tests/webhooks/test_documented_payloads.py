@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from billbyte.connectors import registry
-from billbyte.connectors import service as connectors
+from billbyte.connectors import tasks, vendors
 from billbyte.webhooks.schemas import EVENT_TYPES
 from tests.conftest import Tenant
 from tests.connectors.test_framework import MemoryVendor
@@ -50,9 +49,9 @@ def backend() -> str:
 @pytest.fixture
 def vendor(monkeypatch: pytest.MonkeyPatch) -> MemoryVendor:
     memory = MemoryVendor()
-    monkeypatch.setattr(registry, "CONNECTORS", {"aws": memory})
-    monkeypatch.setattr(registry, "_loaded", True)
-    monkeypatch.setattr(connectors, "POLL_DELAY", 0.0)
+    monkeypatch.setattr(vendors, "CONNECTORS", {"aws": memory})
+    monkeypatch.setattr(vendors, "_loaded", True)
+    monkeypatch.setattr(tasks, "POLL_DELAY", 0.0)
     return memory
 
 

@@ -18,16 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.models import AuditEvent
+from billbyte.charges.models import ChargeLine
 from billbyte.credit.models import CreditEvent
 from billbyte.customers import mapping
-from billbyte.customers import service as customers
+from billbyte.customers import repository as customers
 from billbyte.kit.money import allocate
-from billbyte.rating.models import ChargeLine
-from billbyte.rating.service import period_bounds
+from billbyte.kit.periods import Period, validate_period
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.usage import service as usage
-from billbyte.usage.service import validate_period
 
 ANOMALY_FACTOR = Decimal(2)  # a day costing over twice the trailing 7-day mean
 
@@ -48,7 +47,7 @@ def analytics(
     today: date | None = None,
 ) -> dict[str, Any]:
     validate_period(period)
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     lines = list(
         session.scalars(
             select(ChargeLine).where(
@@ -93,7 +92,8 @@ def analytics(
             {"resource_id": r, "service_name": s, "currency": c, "cost": _text(v)}
             for r, s, c, v in resources.iter_rows()
         ]
-    start, end = period_bounds(period)
+    month = Period.parse(period)
+    start, end = month.first_day, month.last_day
     forecast = _forecast(total, daily, start, end, today or date.today())
     anomalies = _anomalies(daily)
     events = _recent_events(session, subject, customer.id)

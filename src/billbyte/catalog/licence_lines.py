@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,12 +20,13 @@ from billbyte.catalog.models import LicenceSubscription, Offer
 from billbyte.catalog.offers import PriceVersion, price_on, price_versions
 from billbyte.catalog.proration import Frequency, Piece, PieceKind, Term
 from billbyte.catalog.subscriptions import seat_history
+from billbyte.charges.ledger import Charge
+from billbyte.charges.models import ClosedPeriod
 from billbyte.customers.models import Customer
 from billbyte.fx import conversion as fx
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import format_amount
-from billbyte.rating.models import ClosedPeriod
 
 KIND = "licence"
 
@@ -140,7 +140,7 @@ def _line(
     piece: Piece,
     currency: str,
     rates: _Rates,
-) -> dict[str, Any]:
+) -> Charge:
     sell_ccy = _sell_currency(version.prices, offer.cost_currency, currency)
     cost = piece.amount(version.cost_price)
     list_price = version.list_price if version.list_price is not None else version.cost_price
@@ -156,49 +156,46 @@ def _line(
         )
         if s != currency
     }
-    return {
-        "line_key": _line_key(subscription.id, piece.kind.value, piece.on.isoformat()),
-        "kind": KIND,
-        "vendor": offer.vendor,
-        "partner_account_id": None,
-        "sub_account_id": subscription.id,
-        "service_category": offer.service_category,
-        "service_name": offer.name,
-        "charge_category": "Purchase",
-        "pricing_unit": offer.unit,
-        "description": _describe(offer, piece, subscription.cancelled_at is not None),
-        "quantity": Decimal(piece.seats),
-        "billing_currency": offer.cost_currency,
-        "cost": cost,
-        "list_cost": list_cost,
-        "sell": sell if sell_ccy == offer.cost_currency else Decimal(0),
-        "currency": currency,
-        "cost_local": _wide_product(cost, cost_rate),
-        "list_local": _wide_product(list_cost, cost_rate),
-        "sell_local": _wide_product(sell, sell_rate),
-        "fx_rates": [{"date": d, "rate": r} for d, r in sorted(used)],
-        "rule_ids": [],
-        "first_day": piece.covered.start.isoformat(),
-        "last_day": piece.covered.end.isoformat(),
-    }
+    return Charge(
+        line_key=_line_key(subscription.id, piece.kind.value, piece.on.isoformat()),
+        kind=KIND,
+        vendor=offer.vendor,
+        partner_account_id=None,
+        sub_account_id=subscription.id,
+        service_category=offer.service_category,
+        service_name=offer.name,
+        charge_category="Purchase",
+        pricing_unit=offer.unit,
+        description=_describe(offer, piece, subscription.cancelled_at is not None),
+        quantity=Decimal(piece.seats),
+        billing_currency=offer.cost_currency,
+        cost=cost,
+        list_cost=list_cost,
+        sell=sell if sell_ccy == offer.cost_currency else Decimal(0),
+        currency=currency,
+        cost_local=_wide_product(cost, cost_rate),
+        list_local=_wide_product(list_cost, cost_rate),
+        sell_local=_wide_product(sell, sell_rate),
+        fx_rates=tuple({"date": d, "rate": r} for d, r in sorted(used)),
+        rule_ids=(),
+        first_day=piece.covered.start.isoformat(),
+        last_day=piece.covered.end.isoformat(),
+    )
 
 
-def add_licence_lines(
-    session: Session,
-    msp_id: str,
-    period: str,
-    rated: Sequence[Customer],
-    new_lines: dict[str, dict[str, dict[str, Any]]],
-) -> dict[str, str]:
-    """Add each customer's licence charge lines of ``period`` to ``new_lines`` (customer id
-    → line key → line, as rating writes them; customers whose period is closed too, so that
-    late-data adjustments compare like with like). Returns customer id → error for customers
-    whose lines cannot be priced (a missing exchange rate).
+def priced_lines(
+    session: Session, msp_id: str, period: str, rated: Sequence[Customer]
+) -> tuple[dict[str, dict[str, Charge]], dict[str, str]]:
+    """Each customer's licence charge lines of ``period`` (customer id → line key → line;
+    customers whose period is closed too, so that late-data adjustments compare like with
+    like), and customer id → error for customers whose lines cannot be priced (a missing
+    exchange rate).
 
     Each piece is priced with the offer's price version in force on the day it is charged."""
     by_id = {c.id: c for c in rated}
+    found_lines: dict[str, dict[str, Charge]] = {}
     if not by_id:
-        return {}
+        return found_lines, {}
     start, end = _period_bounds(period)
     rows = session.execute(
         select(LicenceSubscription, Offer)
@@ -243,5 +240,5 @@ def add_licence_lines(
         except InvalidInput as exc:
             errors[customer.id] = f"{offer.name} ({subscription.id}): {exc.detail}"
             continue
-        new_lines.setdefault(customer.id, {}).update({line["line_key"]: line for line in lines})
-    return errors
+        found_lines.setdefault(customer.id, {}).update({line.line_key: line for line in lines})
+    return found_lines, errors

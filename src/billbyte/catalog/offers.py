@@ -19,13 +19,13 @@ from billbyte.audit.service import record
 from billbyte.catalog.models import LicenceSubscription, Offer
 from billbyte.catalog.proration import Frequency, Term
 from billbyte.catalog.schemas import OfferCreate, OfferOut, OfferUpdate, PriceVersionOut
+from billbyte.charges.models import ClosedPeriod
 from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput
 from billbyte.kit.money import format_amount, quantum
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.repository import get_owned
-from billbyte.rating.models import ClosedPeriod
 from billbyte.tenancy.auth import AuthSubject
 
 

@@ -7,32 +7,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from billbyte.catalog.proration import Frequency, Term
+from billbyte.kit.focus import SERVICE_CATEGORIES
 from billbyte.kit.money import known_currencies
 from billbyte.kit.periods import SupportedDate
 from billbyte.kit.vendors import Vendor
-
-# FOCUS 1.2 ServiceCategory values: licence lines carry one, and the FOCUS export needs it.
-SERVICE_CATEGORIES = (
-    "AI and Machine Learning",
-    "Analytics",
-    "Business Applications",
-    "Compute",
-    "Databases",
-    "Developer Tools",
-    "Multicloud",
-    "Identity",
-    "Integration",
-    "Internet of Things",
-    "Management and Governance",
-    "Media",
-    "Migration",
-    "Mobile",
-    "Networking",
-    "Security",
-    "Storage",
-    "Web",
-    "Other",
-)
 
 # Stored as NUMERIC(38, 18) on PostgreSQL: at most 20 integer digits and 18 decimals.
 Price = Annotated[Decimal, Field(ge=0, lt=Decimal("1e20"), decimal_places=18)]

@@ -28,12 +28,12 @@ from billbyte.catalog.schemas import (
     SubscriptionUpdate,
     TermOut,
 )
-from billbyte.customers import service as customers
+from billbyte.charges.models import ClosedPeriod
+from billbyte.customers import repository as customers
 from billbyte.jobs import follow_up
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
-from billbyte.rating.models import ClosedPeriod
 from billbyte.tenancy.auth import AuthSubject
 
 
@@ -143,7 +143,7 @@ def create_subscription(
     session: Session, subject: AuthSubject, customer_id: str, data: SubscriptionCreate
 ) -> LicenceSubscription:
     subject.require_write()
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     offer = get_offer(session, subject, data.offer_id)
     if not offer.active:
         raise InvalidInput(
@@ -189,7 +189,7 @@ def create_subscription(
 def get_subscription(
     session: Session, subject: AuthSubject, customer_id: str, subscription_id: str
 ) -> LicenceSubscription:
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     subscription = session.scalar(
         select(LicenceSubscription).where(
             LicenceSubscription.id == subscription_id,
@@ -208,7 +208,7 @@ def get_subscription(
 def list_subscriptions(
     session: Session, subject: AuthSubject, customer_id: str, *, cursor: str | None, limit: int
 ) -> Page[LicenceSubscription]:
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     stmt = select(LicenceSubscription).where(
         LicenceSubscription.msp_id == subject.msp_id,
         LicenceSubscription.customer_id == customer.id,

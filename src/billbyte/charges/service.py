@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billbyte.charges.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
 from billbyte.charges.schemas import (
     ChangeFeedOut,
     ChargeChangeOut,
@@ -17,12 +18,11 @@ from billbyte.charges.schemas import (
     MarginReportOut,
     MarginRow,
 )
-from billbyte.customers import service as customers
+from billbyte.customers import repository as customers
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import allocate, format_amount, round_money
 from billbyte.kit.pagination import parse_sequence_cursor
 from billbyte.kit.periods import validate_period
-from billbyte.rating.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
 from billbyte.tenancy.auth import AuthSubject
 
 
@@ -34,7 +34,7 @@ def customer_charges(
     session: Session, subject: AuthSubject, customer_id: str, period: str
 ) -> ChargesOut:
     validate_period(period)
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     lines = list(
         session.scalars(
             select(ChargeLine)

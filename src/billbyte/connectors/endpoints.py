@@ -9,11 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from billbyte.api.deps import RuntimeDep, Subject, Uow
 from billbyte.api.responses import CONFLICT, READ_ONE, WRITE
 from billbyte.connectors import service
-from billbyte.customers import service as customers
+from billbyte.connectors import tasks as _tasks  # noqa: F401  (registers the job handlers)
+from billbyte.customers import repository as customers
 from billbyte.jobs.service import enqueue
 from billbyte.kit.pagination import ListResponse
 from billbyte.kit.vendors import Vendor
-from billbyte.partners import service as partners
+from billbyte.partners import repository as partners
 
 router = APIRouter(tags=["service management"])
 
@@ -66,7 +67,7 @@ def _action(
     reason: str | None,
     confirm: str | None = None,
 ) -> ServiceActionOut:
-    customer = customers.get(uow.session, subject, customer_id)
+    customer = customers.get_customer(uow.session, subject.msp_id, customer_id)
     item = service.request_action(
         uow.session,
         subject,
@@ -128,7 +129,7 @@ def purge_customer(
 def list_service_actions(
     customer_id: str, subject: Subject, uow: Uow
 ) -> ListResponse[ServiceActionOut]:
-    customer = customers.get(uow.session, subject, customer_id)
+    customer = customers.get_customer(uow.session, subject.msp_id, customer_id)
     return ListResponse(
         data=[
             ServiceActionOut.model_validate(a)
@@ -156,7 +157,7 @@ def get_service_action(action_id: str, subject: Subject, uow: Uow) -> ServiceAct
 def retry_provisioning(
     customer_id: str, vendor: Vendor, subject: Subject, uow: Uow
 ) -> dict[str, str]:
-    customer = customers.get(uow.session, subject, customer_id)
+    customer = customers.get_customer(uow.session, subject.msp_id, customer_id)
     state = service.retry_provisioning(uow.session, subject, customer.id, vendor.value)
     uow.commit()
     return {"vendor": state.vendor, "state": state.state}
@@ -180,7 +181,7 @@ def partner_sync(partner_account_id: str, subject: Subject, uow: Uow) -> SyncOut
 )
 def collect_now(partner_account_id: str, subject: Subject, uow: Uow) -> dict[str, str]:
     subject.require_write()
-    account = partners.get(uow.session, subject, partner_account_id)
+    account = partners.get_account(uow.session, subject.msp_id, partner_account_id)
     enqueue(uow.session, service.COLLECT, account.id, {"partner_account_id": account.id})
     uow.commit()
     return {"partner_account_id": account.id, "status": "queued"}

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 import uuid
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -42,6 +42,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from billbyte.connectors import _http
 from billbyte.connectors.base import (
     ActionResult,
     CollectedFile,
@@ -51,10 +52,8 @@ from billbyte.connectors.base import (
     ProvisionResult,
     VendorError,
     checked_endpoint,
-    retry_after_seconds,
-    vendor_detail,
 )
-from billbyte.kit.outbound import OutboundPolicy, OutboundRefused, guarded_client, refusal
+from billbyte.kit.outbound import OutboundPolicy, refusal
 
 API = "https://cloudchannel.googleapis.com"
 BILLING_API = "https://cloudbilling.googleapis.com"
@@ -67,25 +66,16 @@ CLOSE_DAYS = 5  # an invoice month is re-collected this many days after it ends
 _NAMESPACE = uuid.UUID("0d5e3f43-7a53-4c59-bb8b-1c4d3a0e6f21")
 
 
+def _error_detail(body: Any) -> Any:
+    error = body.get("error")
+    detail = error.get("message") if isinstance(error, dict) else error
+    if isinstance(error, dict) and error.get("status"):
+        detail = f"{error['status']}: {detail}"
+    return detail
+
+
 def vendor_error_for(response: httpx.Response, what: str) -> VendorError:
-    """429, 408 and 5xx are transient; any other 4xx is not."""
-    status = response.status_code
-    try:
-        error = response.json().get("error")
-        detail = error.get("message") if isinstance(error, dict) else error
-        if isinstance(error, dict) and error.get("status"):
-            detail = f"{error['status']}: {detail}"
-    except (ValueError, AttributeError):
-        detail = response.text[:1000]
-    retry_after = response.headers.get("Retry-After")
-    hint = f" (retry after {retry_after} s)" if retry_after else ""
-    return VendorError(
-        f"Cloud Channel {what}: HTTP {status}: "
-        f"{vendor_detail(detail or response.reason_phrase)}{hint}",
-        retryable=status in (408, 429) or status >= 500,
-        status=status,
-        retry_after=retry_after_seconds(retry_after),
-    )
+    return _http.error_for(response, "Cloud Channel", what, _error_detail)
 
 
 @dataclass
@@ -122,8 +112,8 @@ class CloudChannelConnector:
     def __init__(self, *, timeout: float = 30.0, lro_wait: float = 2.0) -> None:
         self.timeout = timeout
         self.lro_wait = lro_wait
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._clients: dict[tuple[float, OutboundPolicy], httpx.Client] = {}
+        self._tokens = _http.TokenCache()
+        self._clients = _http.ClientPool(headers={"Accept": "application/json"})
         self._subaccounts: dict[str, str] = {}  # billing subaccount id → entitlement name
         self._lock = threading.Lock()
 
@@ -210,60 +200,36 @@ class CloudChannelConnector:
     def _token(self, client: httpx.Client, settings: _Settings, *, fresh: bool = False) -> str:
         if settings.access_token:
             return settings.access_token
-        # The key material is part of the cache key: another partner account naming the same
-        # service account with another key (or subject) must never get this one's token.
+        # The key material is part of the cache key (another key or subject, another token).
         material = f"{settings.private_key or 'sandbox'}|{settings.subject or ''}"
         key = (
             settings.token_uri,
             settings.client_email,
             hashlib.sha256(material.encode()).hexdigest(),
         )
-        with self._lock:
-            cached = self._tokens.get(key)
-            if cached and not fresh and cached[1] > time.time() + 60:
-                return cached[0]
-        try:
-            response = client.post(
-                settings.token_uri,
-                data={
-                    "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                    "assertion": self._assertion(settings),
-                },
-            )
-        except OutboundRefused as exc:
-            raise VendorError(f"Google token: {exc.reason}", retryable=False) from None
-        except httpx.TimeoutException as exc:
-            raise VendorError(f"Google token: timed out ({exc})", retryable=True) from None
-        except httpx.TransportError as exc:
-            raise VendorError(f"Google token: {exc}", retryable=True) from None
+        return self._tokens.get(key, lambda: self._new_token(client, settings), fresh=fresh)
+
+    def _new_token(self, client: httpx.Client, settings: _Settings) -> tuple[str, float]:
+        """The service account's signed assertion exchanged at the token URI."""
+        response = _http.send(
+            client,
+            "POST",
+            settings.token_uri,
+            "Google token",
+            data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": self._assertion(settings),
+            },
+        )
         if response.status_code != 200:
             raise vendor_error_for(response, "token")
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-        except (ValueError, KeyError, TypeError):
-            # Whatever answered is no token service; its body is not repeated to the MSP.
-            raise VendorError(
-                "Google token: the answer is not a token (HTTP 200 without access_token)",
-                retryable=False,
-            ) from None
-        with self._lock:
-            self._tokens[key] = (token, time.time() + float(body.get("expires_in") or 3600))
-        return token
+        return _http.access_token_of(response, "Google token")
 
     def _client(self, settings: _Settings) -> AbstractContextManager[httpx.Client]:
-        """A pooled client per timeout and outbound policy (thread-safe; kept for the
-        process). Guarded: every connection is checked and pinned (kit.outbound)."""
-        key = (settings.timeout, settings.outbound)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = guarded_client(
-                    settings.outbound,
-                    timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-                    headers={"Accept": "application/json"},
-                )
-        return nullcontext(client)
+        """A pooled client per timeout and outbound policy."""
+        return self._clients.client(
+            (settings.timeout, settings.outbound), settings.outbound, settings.timeout
+        )
 
     def _call(
         self,
@@ -277,32 +243,24 @@ class CloudChannelConnector:
         json_body: Any = None,
         ok: tuple[int, ...] = (200,),
     ) -> httpx.Response:
+        """One API call with the cached token (renewed once on 401, unless it was given)."""
         if url.startswith("/"):
             url = settings.api + url
-        for attempt in (0, 1):
-            token = self._token(client, settings, fresh=attempt == 1)
-            try:
-                response = client.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-            except OutboundRefused as exc:
-                raise VendorError(f"Cloud Channel {what}: {exc.reason}", retryable=False) from None
-            except httpx.TimeoutException as exc:
-                raise VendorError(
-                    f"Cloud Channel {what}: timed out ({exc})", retryable=True
-                ) from None
-            except httpx.TransportError as exc:
-                raise VendorError(f"Cloud Channel {what}: {exc}", retryable=True) from None
-            if response.status_code == 401 and attempt == 0 and not settings.access_token:
-                continue
-            if response.status_code not in ok:
-                raise vendor_error_for(response, what)
-            return response
-        raise AssertionError("unreachable")
+        response = _http.send(
+            client,
+            method,
+            url,
+            f"Cloud Channel {what}",
+            params=params,
+            json=json_body,
+            auth=_http.RefreshingBearer(
+                lambda fresh: self._token(client, settings, fresh=fresh),
+                renewable=not settings.access_token,
+            ),
+        )
+        if response.status_code not in ok:
+            raise vendor_error_for(response, what)
+        return response
 
     def _list(
         self, client: httpx.Client, settings: _Settings, url: str, key: str, what: str

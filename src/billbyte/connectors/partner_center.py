@@ -26,11 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from billbyte.connectors import _http
 from billbyte.connectors.base import (
     ActionResult,
     CollectedFile,
@@ -47,10 +46,8 @@ from billbyte.connectors.base import (
     ProvisionResult,
     VendorError,
     checked_endpoint,
-    retry_after_seconds,
-    vendor_detail,
 )
-from billbyte.kit.outbound import OutboundPolicy, OutboundRefused, guarded_client
+from billbyte.kit.outbound import OutboundPolicy
 
 API = "https://api.partnercenter.microsoft.com"
 LOGIN = "https://login.microsoftonline.com"
@@ -70,26 +67,13 @@ def request_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
 
 
+def _error_detail(body: Any) -> Any:
+    detail = body.get("description") or body.get("error_description") or body.get("error")
+    return detail.get("message") if isinstance(detail, dict) else detail
+
+
 def vendor_error_for(response: httpx.Response, what: str) -> VendorError:
-    """429, 408 and 5xx are transient; any other 4xx is not."""
-    status = response.status_code
-    try:
-        body = response.json()
-        detail = body.get("description") or body.get("error_description") or body.get("error")
-        if isinstance(detail, dict):
-            detail = detail.get("message")
-    except (ValueError, AttributeError):
-        detail = response.text[:1000]
-    retry_after = response.headers.get("Retry-After")
-    hint = f" (retry after {retry_after} s)" if retry_after else ""
-    retryable = status in (408, 429) or status >= 500
-    return VendorError(
-        f"Partner Center {what}: HTTP {status}: "
-        f"{vendor_detail(detail or response.reason_phrase)}{hint}",
-        retryable=retryable,
-        status=status,
-        retry_after=retry_after_seconds(retry_after),
-    )
+    return _http.error_for(response, "Partner Center", what, _error_detail)
 
 
 @dataclass
@@ -112,9 +96,10 @@ class PartnerCenterConnector:
     def __init__(self, *, timeout: float = 30.0, page_size: int = 2000) -> None:
         self.timeout = timeout
         self.page_size = page_size
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._clients: dict[tuple[str, float, OutboundPolicy], httpx.Client] = {}
-        self._lock = threading.Lock()
+        self._tokens = _http.TokenCache()
+        self._clients = _http.ClientPool(
+            headers={"Accept": "application/json", "X-Locale": "en-US"}
+        )
 
     # --- settings, token, HTTP -------------------------------------------------------------
 
@@ -160,60 +145,36 @@ class PartnerCenterConnector:
         )
 
     def _token(self, client: httpx.Client, settings: _Settings, *, fresh: bool = False) -> str:
-        # The secret is part of the key: another partner account naming the same client id
-        # with another secret must never be handed this one's token.
         secret = hashlib.sha256(settings.client_secret.encode()).hexdigest()
         key = (settings.token_url, settings.client_id, secret)
-        with self._lock:
-            cached = self._tokens.get(key)
-            if cached and not fresh and cached[1] > time.time() + 60:
-                return cached[0]
-        try:
-            response = client.post(
-                settings.token_url,
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": settings.client_id,
-                    "client_secret": settings.client_secret,
-                    "resource": RESOURCE,
-                },
-            )
-        except OutboundRefused as exc:
-            raise VendorError(f"Partner Center token: {exc.reason}", retryable=False) from None
-        except httpx.TimeoutException as exc:
-            raise VendorError(f"Partner Center token: timed out ({exc})", retryable=True) from None
-        except httpx.TransportError as exc:
-            raise VendorError(f"Partner Center token: {exc}", retryable=True) from None
+        return self._tokens.get(key, lambda: self._new_token(client, settings), fresh=fresh)
+
+    def _new_token(self, client: httpx.Client, settings: _Settings) -> tuple[str, float]:
+        """Azure AD client credentials."""
+        response = _http.send(
+            client,
+            "POST",
+            settings.token_url,
+            "Partner Center token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": settings.client_id,
+                "client_secret": settings.client_secret,
+                "resource": RESOURCE,
+            },
+        )
         if response.status_code != 200:
             raise vendor_error_for(response, "token")
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-        except (ValueError, KeyError, TypeError):
-            # Whatever answered is no token service; its body is not repeated to the MSP.
-            raise VendorError(
-                "Partner Center token: the answer is not a token (HTTP 200 without access_token)",
-                retryable=False,
-            ) from None
-        lifetime = float(body.get("expires_in") or 3600)
-        with self._lock:
-            self._tokens[key] = (token, time.time() + lifetime)
-        return token
+        return _http.access_token_of(response, "Partner Center token")
 
     def _client(self, settings: _Settings) -> AbstractContextManager[httpx.Client]:
-        """A pooled client per endpoint, timeout and outbound policy (thread-safe; kept for
-        the process). Guarded: every connection is checked and pinned (kit.outbound)."""
-        key = (settings.api, settings.timeout, settings.outbound)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = self._clients[key] = guarded_client(
-                    settings.outbound,
-                    base_url=settings.api,
-                    timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-                    headers={"Accept": "application/json", "X-Locale": "en-US"},
-                )
-        return nullcontext(client)
+        """A pooled client per endpoint, timeout and outbound policy."""
+        return self._clients.client(
+            (settings.api, settings.timeout, settings.outbound),
+            settings.outbound,
+            settings.timeout,
+            base_url=settings.api,
+        )
 
     def _call(
         self,
@@ -229,30 +190,23 @@ class PartnerCenterConnector:
         ok: tuple[int, ...] = (200, 201),
     ) -> httpx.Response:
         """One API call with the cached token (renewed once on 401)."""
-        for attempt in (0, 1):
-            token = self._token(client, settings, fresh=attempt == 1)
-            sent = {
-                "Authorization": f"Bearer {token}",
+        response = _http.send(
+            client,
+            method,
+            path,
+            f"Partner Center {what}",
+            params=params,
+            json=json_body,
+            headers={
                 "MS-CorrelationId": str(uuid.uuid4()),
                 "MS-RequestId": str(uuid.uuid4()),
                 **(headers or {}),
-            }
-            try:
-                response = client.request(method, path, params=params, json=json_body, headers=sent)
-            except OutboundRefused as exc:
-                raise VendorError(f"Partner Center {what}: {exc.reason}", retryable=False) from None
-            except httpx.TimeoutException as exc:
-                raise VendorError(
-                    f"Partner Center {what}: timed out ({exc})", retryable=True
-                ) from None
-            except httpx.TransportError as exc:
-                raise VendorError(f"Partner Center {what}: {exc}", retryable=True) from None
-            if response.status_code == 401 and attempt == 0:
-                continue
-            if response.status_code not in ok:
-                raise vendor_error_for(response, what)
-            return response
-        raise AssertionError("unreachable")
+            },
+            auth=_http.RefreshingBearer(lambda fresh: self._token(client, settings, fresh=fresh)),
+        )
+        if response.status_code not in ok:
+            raise vendor_error_for(response, what)
+        return response
 
     # --- provisioning ------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
-"""The connector framework: provisioning, collection and service management as jobs.
+"""The connector framework: what the API and the jobs share.
 
-Connectors only talk to vendors; this module records what they return, retries transient
-failures (tenacity inside a job, then the job queue's own backoff), links provisioned vendor
-accounts to customers, imports collected usage through the ordinary import pipeline, and
-keeps an audit trail and webhooks for every state change.
+Connectors only talk to vendors. This module builds their context, makes every vendor call
+(retrying transient failures: tenacity inside a job, then the job queue's own backoff),
+requests service actions and provisioning retries, and collects usage through the ordinary
+import pipeline. The job handlers that record what vendors return (states, links, audit,
+webhooks) are in ``connectors.tasks``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,36 +28,32 @@ from tenacity import (
 )
 
 from billbyte.audit.service import record
-from billbyte.connectors.base import (
-    MAX_VENDOR_MESSAGE_CHARS,
-    CustomerSpec,
-    PartnerContext,
-    ProvisionResult,
-    VendorError,
-)
-from billbyte.connectors.models import CustomerVendor, PartnerSync, ServiceAction
-from billbyte.connectors.registry import connector_for
-from billbyte.customers.models import Customer, VendorAccount
+from billbyte.connectors import repository
+from billbyte.connectors.base import MAX_VENDOR_MESSAGE_CHARS, PartnerContext, VendorError
+from billbyte.connectors.models import PartnerSync, ServiceAction
+from billbyte.connectors.vendors import connector_for
+from billbyte.customers import repository as customers
+from billbyte.customers.models import Customer, CustomerVendor
 from billbyte.db.engine import assert_no_open_transaction
-from billbyte.jobs.service import enqueue, handler
+from billbyte.jobs import follow_up
+from billbyte.jobs.service import enqueue
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.outbound import OutboundPolicy, short_message
-from billbyte.partners import service as partners
+from billbyte.kit.repository import get_owned
+from billbyte.partners import repository as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role
+from billbyte.usage import service as usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PROVISION = "provision"
 SERVICE_ACTION = "service_action"
 COLLECT = "collect"
-POLL_DELAY = 2.0
 MAX_RETRY_AFTER = 30.0  # longer hints are left to the job queue's own backoff
-ACTIONS = ("suspend", "resume", "purge")
 
 # Which customer states each action may start from, and where it leads.
 TRANSITIONS = {
@@ -67,7 +63,7 @@ TRANSITIONS = {
 }
 
 
-def _system(msp_id: str, actor: str = "system:connectors") -> AuthSubject:
+def system_subject(msp_id: str, actor: str = "system:connectors") -> AuthSubject:
     return AuthSubject(msp_id=msp_id, actor=actor, role=Role.ADMIN)
 
 
@@ -106,231 +102,23 @@ def call_vendor(function: Callable[[], T], attempts: int = 3) -> T:
     return retrying(function)
 
 
-def _partner_for(session: Session, msp_id: str, vendor: str) -> PartnerAccount | None:
-    return session.scalar(
-        select(PartnerAccount)
-        .where(
-            PartnerAccount.msp_id == msp_id,
-            PartnerAccount.vendor == vendor,
-            PartnerAccount.status == "active",
-        )
-        .order_by(PartnerAccount.id)
-    )
-
-
 # --- provisioning --------------------------------------------------------------------
-
-
-def request_provisioning(session: Session, customer: Customer, vendors: list[str]) -> None:
-    """Called in the customer's creation transaction: one pending state and job per vendor."""
-    for vendor in vendors:
-        account = _partner_for(session, customer.msp_id, vendor)
-        state = CustomerVendor(
-            msp_id=customer.msp_id,
-            customer_id=customer.id,
-            vendor=vendor,
-            partner_account_id=account.id if account else None,
-        )
-        if account is None:
-            state.state = "failed"
-            state.message = f"The MSP has no active {vendor} partner account."
-        session.add(state)
-        session.flush()
-        if account is not None:
-            enqueue(session, PROVISION, state.id, {"customer_vendor_id": state.id})
-
-
-def states_for(session: Session, customer_id: str) -> list[CustomerVendor]:
-    return list(
-        session.scalars(
-            select(CustomerVendor)
-            .where(CustomerVendor.customer_id == customer_id)
-            .order_by(CustomerVendor.vendor)
-        )
-    )
-
-
-@dataclass(frozen=True)
-class _ProvisionCall:
-    """What a provisioning attempt needs from the database, read before the vendor call."""
-
-    vendor: str
-    ctx: PartnerContext
-    reference: str | None
-    spec: CustomerSpec
-    idempotency_key: str
-
-
-@handler(PROVISION)
-def provision_job(runtime: Runtime, payload: dict[str, Any]) -> None:
-    """Read and commit, call the vendor outside any transaction, record in a new one.
-
-    A crash between the call and the record re-runs the job: the call is idempotent (the
-    vendor deduplicates on the idempotency key) and recording skips what is already done."""
-    state_id = payload["customer_vendor_id"]
-    call = _provision_call(runtime, state_id)
-    if call is None:
-        return
-    connector = connector_for(call.vendor)
-    try:
-        if call.reference:
-            reference = call.reference
-            result = call_vendor(lambda: connector.poll_provisioning(call.ctx, reference))
-        else:
-            result = call_vendor(
-                lambda: connector.provision_customer(
-                    call.ctx, call.spec, idempotency_key=call.idempotency_key
-                )
-            )
-    except VendorError as exc:
-        with runtime.uow() as uow:
-            state = uow.session.get(CustomerVendor, state_id)
-            if state is None or state.state != "pending":
-                return
-            state.message = exc.message
-            if not exc.retryable:
-                _set_failed(uow.session, state, exc.message)
-            uow.commit()
-        if exc.retryable:
-            raise  # the job queue retries later with backoff
-        return
-    with runtime.uow() as uow:
-        _record_provisioning(uow.session, state_id, result)
-        uow.commit()
-
-
-def _provision_call(runtime: Runtime, state_id: str) -> _ProvisionCall | None:
-    with runtime.uow() as uow:
-        session = uow.session
-        state = session.get(CustomerVendor, state_id)
-        if state is None or state.state in ("active", "suspended", "purged", "failed"):
-            return None
-        customer = session.get(Customer, state.customer_id)
-        account = session.get(PartnerAccount, state.partner_account_id)
-        assert customer is not None and account is not None
-        state.attempts += 1
-        call = _ProvisionCall(
-            vendor=account.vendor,
-            ctx=context_for(runtime, account),
-            reference=state.reference,
-            spec=CustomerSpec(
-                customer_id=customer.id,
-                external_id=customer.external_id,
-                name=customer.name,
-                country=customer.country,
-                email_domain=f"{_slug(customer.external_id)}.customers."
-                f"{_slug(customer.msp_id)}.billbyte.example",
-            ),
-            idempotency_key=f"{customer.id}:{state.vendor}",
-        )
-        uow.commit()
-    return call
-
-
-def _record_provisioning(session: Session, state_id: str, result: ProvisionResult) -> None:
-    state = session.get(CustomerVendor, state_id)
-    if state is None or state.state != "pending":
-        return  # recorded already (a re-run after a crash, or a concurrent run)
-    customer = session.get(Customer, state.customer_id)
-    account = session.get(PartnerAccount, state.partner_account_id)
-    assert customer is not None and account is not None
-    state.reference = result.reference
-    state.message = result.message
-    if result.state == "pending":
-        enqueue(session, PROVISION, state.id, {"customer_vendor_id": state.id}, delay=POLL_DELAY)
-    elif result.state == "active":
-        state.state = "active"
-        state.vendor_identifier = result.vendor_identifier
-        state.portal_url = result.portal_url
-        _link(session, customer, account, result.vendor_identifier, result.kind)
-        record(
-            session,
-            _system(customer.msp_id),
-            "vendor.provisioned",
-            "customer",
-            customer.id,
-            before=None,
-            after={"vendor": state.vendor, "vendor_identifier": result.vendor_identifier},
-        )
-    elif result.extra.get("reprovision"):
-        # The vendor refused a repeated creation of what already exists: provisioning
-        # again finds and reuses it (AWS answers EMAIL_ALREADY_EXISTS to a retry).
-        state.reference = None
-        enqueue(session, PROVISION, state.id, {"customer_vendor_id": state.id}, delay=POLL_DELAY)
-    else:
-        _set_failed(session, state, result.message or "provisioning failed")
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")[:40] or "x"
-
-
-def _set_failed(session: Session, state: CustomerVendor, message: str) -> None:
-    state.state = "failed"
-    state.message = message
-    record(
-        session,
-        _system(state.msp_id),
-        "vendor.provisioning_failed",
-        "customer",
-        state.customer_id,
-        before=None,
-        after={"vendor": state.vendor, "reason": message},
-    )
-
-
-def _link(
-    session: Session,
-    customer: Customer,
-    account: PartnerAccount,
-    identifier: str | None,
-    kind: str | None,
-) -> None:
-    if not identifier:
-        return
-    from billbyte.customers import service as customers
-    from billbyte.customers.schemas import VendorAccountCreate, VendorAccountKind
-
-    existing = session.scalar(
-        select(VendorAccount).where(
-            VendorAccount.partner_account_id == account.id,
-            VendorAccount.vendor_identifier == identifier,
-        )
-    )
-    if existing is not None:
-        return
-    customers.link_vendor_account(
-        session,
-        _system(customer.msp_id),
-        customer.id,
-        VendorAccountCreate(
-            partner_account_id=account.id,
-            vendor_identifier=identifier,
-            kind=VendorAccountKind(kind) if kind else None,
-        ),
-    )
 
 
 def retry_provisioning(
     session: Session, subject: AuthSubject, customer_id: str, vendor: str
 ) -> CustomerVendor:
     subject.require_write()
-    state = session.scalar(
-        select(CustomerVendor).where(
-            CustomerVendor.customer_id == customer_id,
-            CustomerVendor.vendor == vendor,
-            CustomerVendor.msp_id == subject.msp_id,
-        )
-    )
+    state = customers.vendor_state(session, subject.msp_id, customer_id, vendor)
     if state is None:
         raise NotFound(f"The customer has no {vendor} provisioning.")
     if state.state != "failed":
         raise Conflict(f"{vendor} provisioning is {state.state}, not failed.")
-    account = _partner_for(session, subject.msp_id, vendor)
+    account = partners.active_account_for(session, subject.msp_id, vendor)
     if account is None:
         raise InvalidInput(f"The MSP has no active {vendor} partner account.")
     state.state, state.partner_account_id, state.reference = "pending", account.id, None
-    enqueue(session, PROVISION, state.id, {"customer_vendor_id": state.id})
+    follow_up.provisioning_requested(session, state.id)
     return state
 
 
@@ -355,11 +143,7 @@ def request_action(
         raise Conflict(
             f"Cannot {action} a customer that is {customer.status}.", code="invalid_transition"
         )
-    running = session.scalar(
-        select(ServiceAction.id).where(
-            ServiceAction.customer_id == customer.id, ServiceAction.state == "in_progress"
-        )
-    )
+    running = repository.running_action(session, customer.id)
     if running:
         raise Conflict(f"Service action {running} is still in progress.", code="action_in_progress")
     if action == "purge":
@@ -392,7 +176,7 @@ def request_action(
         reason=reason,
         results={
             s.vendor: {"state": "pending"}
-            for s in states_for(session, customer.id)
+            for s in customers.vendor_states(session, customer.id)
             if s.vendor_identifier
         },
     )
@@ -411,164 +195,10 @@ def request_action(
     return item
 
 
-# What each action leaves behind: the result state of the vendor, the vendor state.
-_DONE = {"suspend": "suspended", "resume": "active_again", "purge": "purged"}
-_VENDOR_STATE = {"suspend": "suspended", "resume": "active", "purge": "purged"}
-
-
-@dataclass(frozen=True)
-class _ActionCall:
-    vendor: str
-    ctx: PartnerContext
-    vendor_identifier: str
-
-
-@handler(SERVICE_ACTION)
-def service_action_job(runtime: Runtime, payload: dict[str, Any]) -> None:
-    """Read and commit, call each vendor outside any transaction, record in a new one.
-
-    Suspend, resume and purge are idempotent at the vendors, so a crash between the calls
-    and the record simply calls again on the re-run."""
-    action_id = payload["action_id"]
-    planned = _plan_action(runtime, action_id)
-    if planned is None:
-        return
-    action, calls = planned
-    outcomes: dict[str, dict[str, Any]] = {}
-    for call in calls:
-        connector = connector_for(call.vendor)
-        method = {
-            "suspend": connector.suspend,
-            "resume": connector.resume,
-            "purge": connector.purge,
-        }[action]
-        try:
-            outcome = call_vendor(
-                lambda m=method, c=call.ctx, i=call.vendor_identifier: m(c, i)  # type: ignore[misc]
-            )
-        except VendorError as exc:
-            outcomes[call.vendor] = {
-                "state": "failed",
-                "message": exc.message,
-                "retryable": exc.retryable,
-            }
-            continue
-        if outcome.state == "pending":
-            outcomes[call.vendor] = {"state": "pending", "reference": outcome.reference}
-        else:
-            outcomes[call.vendor] = {"state": _DONE[action], "message": outcome.message}
-    with runtime.uow() as uow:
-        retry_later = _record_action(uow.session, action_id, outcomes)
-        uow.commit()
-    if retry_later:
-        raise VendorError(f"{action} not finished on every vendor: {outcomes}", retryable=True)
-
-
-def _plan_action(runtime: Runtime, action_id: str) -> tuple[str, list[_ActionCall]] | None:
-    with runtime.uow() as uow:
-        session = uow.session
-        item = session.get(ServiceAction, action_id)
-        if item is None or item.state != "in_progress":
-            return None
-        item.attempts += 1
-        calls = []
-        for state in states_for(session, item.customer_id):
-            if (
-                not state.vendor_identifier
-                or item.results.get(state.vendor, {}).get("state") in _DONE.values()
-            ):
-                continue
-            account = session.get(PartnerAccount, state.partner_account_id)
-            assert account is not None
-            calls.append(
-                _ActionCall(state.vendor, context_for(runtime, account), state.vendor_identifier)
-            )
-        action = item.action
-        uow.commit()
-    return action, calls
-
-
-def _record_action(session: Session, action_id: str, outcomes: dict[str, dict[str, Any]]) -> bool:
-    """Record the vendors' outcomes; True when some vendor must be asked again later."""
-    item = session.get(ServiceAction, action_id)
-    if item is None or item.state != "in_progress":
-        return False  # recorded already
-    customer = session.get(Customer, item.customer_id)
-    assert customer is not None
-    results = dict(item.results)
-    states = {s.vendor: s for s in states_for(session, customer.id)}
-    for vendor, outcome in outcomes.items():
-        if results.get(vendor, {}).get("state") in _DONE.values():
-            continue  # a concurrent run finished this vendor first
-        results[vendor] = outcome
-        if outcome["state"] == _DONE[item.action] and vendor in states:
-            states[vendor].state = _VENDOR_STATE[item.action]
-    item.results = results
-    retry_later = any(
-        r.get("state") == "pending" or (r.get("state") == "failed" and r.get("retryable"))
-        for v, r in results.items()
-        if v in outcomes
-    )
-    if retry_later:
-        return True
-    failed = [
-        v for v, r in results.items() if r.get("state") == "failed" and not r.get("retryable")
-    ]
-    if failed:
-        item.state = "failed"
-        item.completed_at = utcnow()
-        record(
-            session,
-            _system(item.msp_id),
-            f"customer.{item.action}_failed",
-            "customer",
-            customer.id,
-            before=None,
-            after={"results": results},
-        )
-    else:
-        _complete(session, item, customer)
-    return False
-
-
-def _complete(session: Session, item: ServiceAction, customer: Customer) -> None:
-    from billbyte.webhooks import service as webhooks
-
-    _, target = TRANSITIONS[item.action]
-    before = customer.status
-    customer.status = target
-    item.state = "completed"
-    item.completed_at = utcnow()
-    record(
-        session,
-        _system(item.msp_id, f"action:{item.id}"),
-        f"customer.{target}",
-        "customer",
-        customer.id,
-        before={"status": before},
-        after={"status": target, "results": item.results},
-    )
-    event = {
-        "suspend": "service.suspended",
-        "resume": "service.resumed",
-        "purge": "service.purged",
-    }[item.action]
-    if event != "service.purged":
-        webhooks.emit(
-            session,
-            item.msp_id,
-            event,
-            {
-                "customer_id": customer.id,
-                "external_id": customer.external_id,
-                "action_id": item.id,
-                "results": item.results,
-            },
-        )
-
-
 def suspension_requested(session: Session, customer: Customer) -> None:
-    """Credit control's request: suspend on the vendors (system actor, reason recorded)."""
+    """Credit control's request: suspend on the vendors (system actor, reason recorded).
+    Called in credit control's transaction, or by ``tasks.suspension_job`` when credit
+    control records the request as a job."""
     item = ServiceAction(
         msp_id=customer.msp_id,
         customer_id=customer.id,
@@ -577,7 +207,7 @@ def suspension_requested(session: Session, customer: Customer) -> None:
         reason="credit threshold reached",
         results={
             s.vendor: {"state": "pending"}
-            for s in states_for(session, customer.id)
+            for s in customers.vendor_states(session, customer.id)
             if s.vendor_identifier
         },
     )
@@ -587,14 +217,7 @@ def suspension_requested(session: Session, customer: Customer) -> None:
 
 
 def get_action(session: Session, subject: AuthSubject, action_id: str) -> ServiceAction:
-    item = session.scalar(
-        select(ServiceAction).where(
-            ServiceAction.id == action_id, ServiceAction.msp_id == subject.msp_id
-        )
-    )
-    if item is None:
-        raise NotFound(f"No service action {action_id!r}.")
-    return item
+    return get_owned(session, ServiceAction, subject.msp_id, action_id, what="service action")
 
 
 def actions_for(session: Session, subject: AuthSubject, customer_id: str) -> list[ServiceAction]:
@@ -611,7 +234,7 @@ def actions_for(session: Session, subject: AuthSubject, customer_id: str) -> lis
 
 
 def sync_for(session: Session, account: PartnerAccount, interval: int = 60) -> PartnerSync:
-    sync = session.scalar(select(PartnerSync).where(PartnerSync.partner_account_id == account.id))
+    sync = repository.sync_of(session, account.id)
     if sync is None:
         sync = PartnerSync(
             msp_id=account.msp_id, partner_account_id=account.id, interval_minutes=interval
@@ -634,14 +257,12 @@ def collect(runtime: Runtime, partner_account_id: str) -> dict[str, Any]:
         ctx = context_for(runtime, account)
         msp_id = account.msp_id
         uow.commit()
-    subject = _system(msp_id, "system:collector")
+    subject = system_subject(msp_id, "system:collector")
     connector = connector_for(ctx.vendor)
     work = Path(tempfile.mkdtemp(prefix="collect-", dir=runtime.settings.usage_store_dir))
     imported: list[str] = []
     try:
         collection = call_vendor(lambda: connector.collect_usage(ctx, watermark, work))
-        from billbyte.usage import service as usage
-
         for delivery in collection.deliveries:
             files = usage.expand_manifests([(p, p.name) for p in delivery.paths])
             item = usage.import_files(
@@ -655,9 +276,7 @@ def collect(runtime: Runtime, partner_account_id: str) -> dict[str, Any]:
             imported.append(item.id)
     except Exception as exc:
         with runtime.uow() as uow:
-            failed_sync = uow.session.scalar(
-                select(PartnerSync).where(PartnerSync.partner_account_id == partner_account_id)
-            )
+            failed_sync = repository.sync_of(uow.session, partner_account_id)
             assert failed_sync is not None
             # Shown to the MSP: one short line, never a whole answer of whatever was reached.
             failed_sync.last_error = short_message(
@@ -670,9 +289,7 @@ def collect(runtime: Runtime, partner_account_id: str) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     with runtime.uow() as uow:
-        done_sync = uow.session.scalar(
-            select(PartnerSync).where(PartnerSync.partner_account_id == partner_account_id)
-        )
+        done_sync = repository.sync_of(uow.session, partner_account_id)
         assert done_sync is not None
         done_sync.watermark = collection.watermark
         done_sync.data_until = collection.data_until or sync.data_until
@@ -686,11 +303,6 @@ def collect(runtime: Runtime, partner_account_id: str) -> dict[str, Any]:
         "imports": imported,
         "watermark": collection.watermark,
     }
-
-
-@handler(COLLECT)
-def collect_job(runtime: Runtime, payload: dict[str, Any]) -> None:
-    collect(runtime, payload["partner_account_id"])
 
 
 def schedule_due_collections(runtime: Runtime, now: datetime | None = None) -> int:
@@ -717,8 +329,8 @@ def schedule_due_collections(runtime: Runtime, now: datetime | None = None) -> i
 
 
 def sync_status(session: Session, subject: AuthSubject, partner_account_id: str) -> dict[str, Any]:
-    account = partners.get(session, subject, partner_account_id)
-    sync = session.scalar(select(PartnerSync).where(PartnerSync.partner_account_id == account.id))
+    account = partners.get_account(session, subject.msp_id, partner_account_id)
+    sync = repository.sync_of(session, account.id)
     now = utcnow()
     lag = None
     if sync and sync.data_until:

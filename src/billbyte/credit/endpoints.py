@@ -11,7 +11,7 @@ from billbyte.api.deps import PeriodQuery, Subject, Uow
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.credit import prepaid, service
 from billbyte.credit.models import CreditPolicy
-from billbyte.customers import service as customers
+from billbyte.customers import repository as customers
 from billbyte.kit.periods import validate_period
 
 router = APIRouter(tags=["credit control"])
@@ -163,7 +163,7 @@ def customer_credit(
     period: PeriodQuery,
 ) -> CreditStandingOut:
     validate_period(period)
-    customer = customers.get(uow.session, subject, customer_id)
+    customer = customers.get_customer(uow.session, subject.msp_id, customer_id)
     state = service.standing(uow.session, customer, period)
     events = [e for e in service.events(uow.session, subject, customer.id) if e.period == period]
     return CreditStandingOut(
@@ -207,7 +207,7 @@ def _amount(value: Decimal | None) -> str | None:
 def create_top_up(
     customer_id: str, body: TopUpIn, subject: Subject, uow: Uow, response: Response
 ) -> PrepaidMovementOut:
-    customer = customers.get(uow.session, subject, customer_id)
+    customer = customers.get_customer(uow.session, subject.msp_id, customer_id)
     movement, created = prepaid.top_up(
         uow.session, subject, customer, body.amount, body.reference, body.note
     )
@@ -224,7 +224,7 @@ def create_top_up(
     responses=READ_ONE,
 )
 def list_prepaid_movements(customer_id: str, subject: Subject, uow: Uow) -> PrepaidMovementsOut:
-    customer = customers.get(uow.session, subject, customer_id)
+    customer = customers.get_customer(uow.session, subject.msp_id, customer_id)
     return PrepaidMovementsOut(
         customer_id=customer.id,
         currency=customer.currency,

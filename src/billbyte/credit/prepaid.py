@@ -28,12 +28,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.charges.ledger import record_change
+from billbyte.charges.models import ChargeLine, ClosedPeriod
 from billbyte.credit.models import CreditPolicy, PrepaidMovement
 from billbyte.customers.models import Customer
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput
 from billbyte.kit.money import quantum, round_money
-from billbyte.rating.models import ChargeChange, ChargeLine, ClosedPeriod
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role
 
@@ -127,16 +128,15 @@ def _move(
         before=None,
         after={k: v for k, v in out.items() if k not in ("object", "created_at")},
     )
-    session.add(
-        ChargeChange(
-            msp_id=customer.msp_id,
-            customer_id=customer.id,
-            period=period or movement.created_at.strftime("%Y-%m"),
-            line_key=f"prepaid:{movement.id}",
-            change="prepaid",
-            line={**out, "created_at": out["created_at"].isoformat()},
-            previous=None,
-        )
+    record_change(
+        session,
+        customer.msp_id,
+        customer.id,
+        period or movement.created_at.strftime("%Y-%m"),
+        f"prepaid:{movement.id}",
+        "prepaid",
+        {**out, "created_at": out["created_at"].isoformat()},
+        None,
     )
     return movement
 

@@ -18,14 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.charges.models import ChargeLine
 from billbyte.credit import prepaid
 from billbyte.credit.models import CreditEvent, CreditPolicy
 from billbyte.customers.models import Customer
+from billbyte.jobs import follow_up
 from billbyte.kit.errors import InvalidInput
 from billbyte.kit.money import round_money
-from billbyte.rating.models import ChargeLine
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.roles import Role
+from billbyte.webhooks import service as webhooks
 
 ACTIONS = ("notify", "suspend")
 
@@ -193,15 +195,12 @@ def evaluate(session: Session, msp_id: str, period: str, customers: Sequence[Cus
                     after={"status": "suspension_requested", "threshold": threshold},
                 )
                 customer.status = "suspension_requested"
-                from billbyte.connectors.service import suspension_requested
-
-                suspension_requested(session, customer)
+                # The vendors act on it in connectors' job, requested in this transaction.
+                follow_up.suspension_requested(session, customer.id)
     return raised
 
 
 def _notify(session: Session, msp_id: str, customer: Customer, event: CreditEvent) -> None:
-    from billbyte.webhooks import service as webhooks
-
     data: dict[str, Any] = {
         "customer_id": customer.id,
         "external_id": customer.external_id,

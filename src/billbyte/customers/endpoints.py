@@ -14,11 +14,15 @@ from billbyte.customers.schemas import (
     VendorAccountOut,
 )
 from billbyte.kit.pagination import ListResponse
+from billbyte.pricing.schemas import PriceRuleIn, PriceRuleOut
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"])
+# Customer-level price rules live under the customer (customers checks the customer, pricing
+# stores the rule) but keep the "pricing" tag of the API document: two routers, one exported.
+customers_router = APIRouter(prefix="/v1/customers", tags=["customers"])
+price_rules_router = APIRouter(prefix="/v1/customers", tags=["pricing"])
 
 
-@router.post(
+@customers_router.post(
     "",
     summary="Create a customer (idempotent on external_id)",
     status_code=status.HTTP_201_CREATED,
@@ -38,7 +42,9 @@ def create_customer(
     return service.to_out(customer, uow.session)
 
 
-@router.get("", summary="List customers", response_model=ListResponse[CustomerOut], responses=READ)
+@customers_router.get(
+    "", summary="List customers", response_model=ListResponse[CustomerOut], responses=READ
+)
 def list_customers(
     subject: Subject,
     uow: Uow,
@@ -58,14 +64,14 @@ def list_customers(
     return ListResponse.of(page, lambda c: service.to_out(c, uow.session))
 
 
-@router.get(
+@customers_router.get(
     "/{customer_id}", summary="Get a customer", response_model=CustomerOut, responses=READ_ONE
 )
 def get_customer(customer_id: str, subject: Subject, uow: Uow) -> CustomerOut:
     return service.to_out(service.get(uow.session, subject, customer_id), uow.session)
 
 
-@router.patch(
+@customers_router.patch(
     "/{customer_id}", summary="Update a customer", response_model=CustomerOut, responses=WRITE
 )
 def update_customer(
@@ -76,7 +82,7 @@ def update_customer(
     return service.to_out(customer, uow.session)
 
 
-@router.post(
+@customers_router.post(
     "/{customer_id}/vendor-accounts",
     summary="Link a vendor account",
     status_code=status.HTTP_201_CREATED,
@@ -91,7 +97,7 @@ def link_vendor_account(
     return VendorAccountOut.model_validate(link)
 
 
-@router.get(
+@customers_router.get(
     "/{customer_id}/vendor-accounts",
     summary="List a customer's vendor accounts",
     response_model=ListResponse[VendorAccountOut],
@@ -104,7 +110,7 @@ def list_vendor_accounts(
     return ListResponse(data=[VendorAccountOut.model_validate(v) for v in links])
 
 
-@router.get(
+@customers_router.get(
     "/{customer_id}/vendor-accounts/{vendor_account_id}",
     summary="Get a vendor account link",
     response_model=VendorAccountOut,
@@ -118,7 +124,7 @@ def get_vendor_account(
     )
 
 
-@router.delete(
+@customers_router.delete(
     "/{customer_id}/vendor-accounts/{vendor_account_id}",
     summary="Unlink a vendor account",
     status_code=status.HTTP_204_NO_CONTENT,
@@ -130,3 +136,36 @@ def unlink_vendor_account(
     service.unlink_vendor_account(uow.session, subject, customer_id, vendor_account_id)
     uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@price_rules_router.post(
+    "/{customer_id}/price-rules",
+    summary="Add a customer-level override rule",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PriceRuleOut,
+    responses=WRITE,
+)
+def add_customer_price_rule(
+    customer_id: str, body: PriceRuleIn, subject: Subject, uow: Uow
+) -> PriceRuleOut:
+    rule = service.add_price_rule(uow.session, subject, customer_id, body)
+    uow.commit()
+    return PriceRuleOut.model_validate(rule)
+
+
+@price_rules_router.get(
+    "/{customer_id}/price-rules",
+    summary="List a customer's override rules",
+    response_model=ListResponse[PriceRuleOut],
+    responses=READ_ONE,
+)
+def list_customer_price_rules(
+    customer_id: str, subject: Subject, uow: Uow
+) -> ListResponse[PriceRuleOut]:
+    rules = service.list_price_rules(uow.session, subject, customer_id)
+    return ListResponse(data=[PriceRuleOut.model_validate(r) for r in rules])
+
+
+router = APIRouter()
+router.include_router(customers_router)
+router.include_router(price_rules_router)

@@ -28,17 +28,12 @@ from sqlalchemy.orm import Session
 
 from billbyte.customers.models import VendorAccount
 
-LINKS_SCHEMA = {"partner_account_id": pl.String, "account_key": pl.String, "customer_id": pl.String}
 _LINK_KEY = ["partner_account_id", "account_key"]
 
 
-def identifier_key(value: str) -> str:
-    """Vendor identifiers compare case-insensitively and without Azure's '/subscriptions/'."""
-    return value.strip().lower().removeprefix("/subscriptions/")
-
-
 def account_key(expr: pl.Expr) -> pl.Expr:
-    """``identifier_key`` as a polars expression."""
+    """Vendor identifiers compare case-insensitively, trimmed and without Azure's
+    '/subscriptions/' prefix."""
     return expr.str.to_lowercase().str.strip_chars().str.replace(r"^/subscriptions/", "")
 
 

@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billbyte.db.base import Base, JSONType, Money, UTCDateTime
@@ -52,3 +52,28 @@ class VendorAccount(Base):
     kind: Mapped[str] = mapped_column(String(40))
     display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerVendor(Base):
+    """A customer's presence on one vendor: provisioning state and the vendor's links.
+
+    Part of the customer's own record (the API shows it as ``vendor_states``): customers writes
+    the pending or failed state when a vendor is asked for; the connectors' provisioning job
+    moves it on."""
+
+    __tablename__ = "customer_vendors"
+    __table_args__ = (UniqueConstraint("customer_id", "vendor"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("cv"))
+    msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    vendor: Mapped[str] = mapped_column(String(20))
+    partner_account_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    # pending | active | failed | suspended | purged
+    vendor_identifier: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    portal_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -15,7 +15,7 @@ from pydantic import (
     field_validator,
 )
 
-from billbyte.kit.money import known_currencies
+from billbyte.kit.money import format_amount, known_currencies
 from billbyte.kit.vendors import Vendor
 
 
@@ -194,7 +194,7 @@ class CustomerOut(BaseModel):
 
     @field_serializer("credit_limit", "prepaid_balance")
     def _decimal(self, value: Decimal | None) -> str | None:
-        return None if value is None else format(value, "f")
+        return None if value is None else format_amount(value)
 
 
 class VendorAccountCreate(BaseModel):

@@ -7,7 +7,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
-from billbyte.customers.models import Customer, VendorAccount
+from billbyte.credit import prepaid
+from billbyte.customers import repository
+from billbyte.customers.models import Customer, CustomerVendor, VendorAccount
 from billbyte.customers.schemas import (
     DEFAULT_KIND,
     KINDS_BY_VENDOR,
@@ -21,7 +23,11 @@ from billbyte.jobs import follow_up
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.vendors import Vendor
-from billbyte.partners import service as partners
+from billbyte.partners import repository as partners
+from billbyte.pricing import repository as pricing_repository
+from billbyte.pricing import service as pricing
+from billbyte.pricing.models import PriceRule
+from billbyte.pricing.schemas import PriceRuleIn
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.webhooks import service as webhooks
 
@@ -30,8 +36,6 @@ def to_out(customer: Customer, session: Session | None = None) -> CustomerOut:
     """The API view; with a session, also the per-vendor provisioning states."""
     states = []
     if session is not None:
-        from billbyte.connectors.service import states_for
-
         states = [
             VendorStateOut(
                 vendor=s.vendor,
@@ -41,7 +45,7 @@ def to_out(customer: Customer, session: Session | None = None) -> CustomerOut:
                 portal_url=s.portal_url,
                 message=s.message,
             )
-            for s in states_for(session, customer.id)
+            for s in repository.vendor_states(session, customer.id)
         ]
     return CustomerOut(
         vendor_states=states,
@@ -91,20 +95,14 @@ _RATING_FIELDS = (
 
 def _checked_plan(session: Session, subject: AuthSubject, plan_id: str | None) -> str | None:
     if plan_id is not None:
-        from billbyte.pricing import service as pricing
-
-        pricing.get_plan(session, subject, plan_id)
+        pricing_repository.get_plan(session, subject.msp_id, plan_id)
     return plan_id
 
 
 def find_by_external_id(
     session: Session, subject: AuthSubject, external_id: str
 ) -> Customer | None:
-    return session.scalar(
-        select(Customer).where(
-            Customer.msp_id == subject.msp_id, Customer.external_id == external_id
-        )
-    )
+    return repository.find_by_external_id(session, subject.msp_id, external_id)
 
 
 def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tuple[Customer, bool]:
@@ -141,8 +139,6 @@ def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tupl
             raise
         return existing, False
     if customer.prepaid_balance is not None:
-        from billbyte.credit import prepaid
-
         prepaid.customer_written(session, subject, customer, customer.prepaid_balance)
     record(
         session,
@@ -154,20 +150,33 @@ def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tupl
         after=_snapshot(customer),
     )
     if customer.vendors:
-        from billbyte.connectors.service import request_provisioning
-
-        request_provisioning(session, customer, list(customer.vendors))
+        _request_provisioning(session, customer, list(customer.vendors))
     webhooks.emit(session, subject.msp_id, "customer.created", to_out(customer).model_dump())
     return customer, True
 
 
+def _request_provisioning(session: Session, customer: Customer, vendors: list[str]) -> None:
+    """In the customer's own transaction: a pending state per vendor (failed at once when the
+    MSP has no active partner account for it) and a provisioning job for the connectors."""
+    for vendor in vendors:
+        account = partners.active_account_for(session, customer.msp_id, vendor)
+        state = CustomerVendor(
+            msp_id=customer.msp_id,
+            customer_id=customer.id,
+            vendor=vendor,
+            partner_account_id=account.id if account else None,
+        )
+        if account is None:
+            state.state = "failed"
+            state.message = f"The MSP has no active {vendor} partner account."
+        session.add(state)
+        session.flush()
+        if account is not None:
+            follow_up.provisioning_requested(session, state.id)
+
+
 def get(session: Session, subject: AuthSubject, customer_id: str) -> Customer:
-    customer = session.scalar(
-        select(Customer).where(Customer.id == customer_id, Customer.msp_id == subject.msp_id)
-    )
-    if customer is None:
-        raise NotFound(f"No customer {customer_id!r}.", code="customer_not_found")
-    return customer
+    return repository.get_customer(session, subject.msp_id, customer_id)
 
 
 def list_customers(
@@ -204,18 +213,14 @@ def update(
             _checked_plan(session, subject, value)
         setattr(customer, name, value)
     if "prepaid_balance" in data.model_fields_set:
-        from billbyte.credit import prepaid
-
         # The remaining balance is the ledger's: the write becomes a recorded adjustment.
         prepaid.customer_written(session, subject, customer, data.prepaid_balance)
     session.flush()
     after = _snapshot(customer)
     added = sorted(set(after.get("vendors") or []) - set(before.get("vendors") or []))
     if added:
-        from billbyte.connectors.service import request_provisioning, states_for
-
-        known = {state.vendor for state in states_for(session, customer.id)}
-        request_provisioning(session, customer, [v for v in added if v not in known])
+        known = {state.vendor for state in repository.vendor_states(session, customer.id)}
+        _request_provisioning(session, customer, [v for v in added if v not in known])
     if after != before:
         webhooks.emit(session, subject.msp_id, "customer.updated", to_out(customer).model_dump())
     if any(before.get(k) != after.get(k) for k in _RATING_FIELDS):
@@ -238,7 +243,7 @@ def link_vendor_account(
 ) -> VendorAccount:
     subject.require_write()
     customer = get(session, subject, customer_id)
-    partner = partners.get(session, subject, data.partner_account_id)
+    partner = partners.get_account(session, subject.msp_id, data.partner_account_id)
     vendor = Vendor(partner.vendor)
     allowed = KINDS_BY_VENDOR[vendor]
     kind = data.kind or DEFAULT_KIND[vendor]
@@ -250,12 +255,7 @@ def link_vendor_account(
             field="kind",
         )
     identifier = data.vendor_identifier.strip()
-    taken = session.scalar(
-        select(VendorAccount).where(
-            VendorAccount.partner_account_id == partner.id,
-            VendorAccount.vendor_identifier == identifier,
-        )
-    )
+    taken = repository.link_of(session, partner.id, identifier)
     if taken is not None:
         raise Conflict(
             f"{identifier!r} is already linked under this partner account"
@@ -353,3 +353,17 @@ def unlink_vendor_account(
     )
     session.delete(link)
     follow_up.links_changed(session, subject.msp_id)
+
+
+def add_price_rule(
+    session: Session, subject: AuthSubject, customer_id: str, data: PriceRuleIn
+) -> PriceRule:
+    """A customer-level override rule (stored by pricing) on this MSP's customer."""
+    subject.require_write()
+    customer = get(session, subject, customer_id)
+    return pricing.add_customer_rule(session, subject, customer.id, data)
+
+
+def list_price_rules(session: Session, subject: AuthSubject, customer_id: str) -> list[PriceRule]:
+    customer = get(session, subject, customer_id)
+    return pricing.list_customer_rules(session, subject, customer.id)

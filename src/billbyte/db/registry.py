@@ -2,6 +2,7 @@
 
 from billbyte.audit import models as audit_models
 from billbyte.catalog import models as catalog_models
+from billbyte.charges import models as charge_models
 from billbyte.connectors import models as connector_models
 from billbyte.credit import models as credit_models
 from billbyte.customers import models as customer_models
@@ -11,7 +12,6 @@ from billbyte.invoicing import models as invoicing_models
 from billbyte.jobs import models as job_models
 from billbyte.partners import models as partner_models
 from billbyte.pricing import models as pricing_models
-from billbyte.rating import models as rating_models
 from billbyte.tenancy import models as tenancy_models
 from billbyte.usage import models as usage_models
 from billbyte.webhooks import models as webhook_models
@@ -27,7 +27,7 @@ ALL = (
     webhook_models,
     job_models,
     pricing_models,
-    rating_models,
+    charge_models,
     credit_models,
     invoicing_models,
     catalog_models,

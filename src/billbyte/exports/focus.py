@@ -20,31 +20,8 @@ from typing import Any
 import polars as pl
 
 from billbyte.kit.csv_writer import frame_to_csv
+from billbyte.kit.focus import CHARGE_CATEGORIES, SERVICE_CATEGORIES
 from billbyte.kit.vendors import Vendor
-
-SERVICE_CATEGORIES = (
-    "AI and Machine Learning",
-    "Analytics",
-    "Business Applications",
-    "Compute",
-    "Databases",
-    "Developer Tools",
-    "Multicloud",
-    "Identity",
-    "Integration",
-    "Internet of Things",
-    "Management and Governance",
-    "Media",
-    "Migration",
-    "Mobile",
-    "Networking",
-    "Security",
-    "Storage",
-    "Web",
-    "Other",
-)
-CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
-CHARGE_FREQUENCIES = ("One-Time", "Recurring", "Usage-Based")
 
 # The FOCUS columns written, in the spec's (alphabetical) order, then our own x_ columns.
 COLUMNS = (

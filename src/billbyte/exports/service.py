@@ -2,16 +2,17 @@
 
 The billed lines are the customer's charge lines of the period (what ``charges`` shows and
 what invoicing copies). Usage lines are detailed per day, SKU, region, sub-account and tags
-by re-running the rating engine for this one customer over the current usage slices; a
-usage line whose detail does not add up to it (usage imported but not rated yet, or a
-missing exchange rate) is exported whole instead, so the file always reconciles with the
-charges to the minor unit. Licence, fee and adjustment lines are exported as they are.
+by the pricing run rating uses (``rating.compute``), for this one customer over the current
+usage slices, keeping those columns below the grain. A usage line is detailed when the run
+computes it exactly as stored (at storage precision); otherwise (usage imported but not
+rated yet, or a missing exchange rate) it is exported whole, so the file always reconciles
+with the charges to the minor unit. Licence, fee and adjustment lines are exported as they
+are.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -19,24 +20,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.catalog.models import LicenceSubscription, Offer
-from billbyte.customers import service as customers
+from billbyte.charges import ledger
+from billbyte.charges.models import ChargeLine
+from billbyte.customers import repository as customers
 from billbyte.customers.models import Customer, VendorAccount
 from billbyte.exports import focus
 from billbyte.kit.money import allocate, minor_units, round_money
 from billbyte.kit.periods import Period, validate_period
 from billbyte.pricing.models import PriceRule
-from billbyte.rating import engine
-from billbyte.rating import service as rating
-from billbyte.rating.models import ChargeLine
+from billbyte.rating import compute
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
 
 # Usage columns kept below the rating grain in the export.
 DETAIL = ("region_name", "sub_account_name", "tags")
-# A detail that adds up to its line within this much is the line (rows are summed at 24
-# decimals, the stored line at 18).
-TOLERANCE = Decimal("1e-12")
 
 
 def _bounds(period: str) -> tuple[date, date]:
@@ -49,7 +47,7 @@ def customer_focus(
 ) -> str:
     """The customer's billed lines of ``period`` as FOCUS 1.2 CSV text."""
     validate_period(period)
-    customer = customers.get(session, subject, customer_id)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
     msp = session.get(Msp, subject.msp_id)
     assert msp is not None
     lines = list(
@@ -195,40 +193,23 @@ def _usage_detail(
     usage = {li.line_key: li for li in lines if li.kind == "usage"}
     if not usage:
         return empty
-    inputs = rating._inputs(runtime, session, msp_id, period, [customer])
-    if inputs is None:
+    priced = compute.price_period(runtime, session, msp_id, period, [customer], detail=DETAIL)
+    if priced is None or priced.detail is None or priced.detail.is_empty():
         return empty
-    grain = engine.rollup(inputs, detail=DETAIL)
-    if grain.is_empty():
-        return empty
-    priced = engine.price(grain, inputs.rules)
-    pairs = {(b, c) for b, c in priced.select("billing_currency", "currency").unique().iter_rows()}
-    pairs |= {
-        (s, c) for s, c in priced.select("sell_currency", "currency").unique().iter_rows() if s
-    }
-    rates, _ = rating._rates(session, msp_id, pairs, period, rating._first_day(priced))
-    converted = engine.convert(priced, rates)
-    keys = converted.select(engine.LINE_GRAIN).unique()
-    keys = keys.with_columns(
-        pl.Series(
-            "line_key",
-            [rating.line_key(row) for row in keys.iter_rows()],
-            dtype=pl.String,
-        )
-    )
-    converted = converted.join(keys, on=engine.LINE_GRAIN, how="left", nulls_equal=True)
-    sums = converted.group_by("line_key").agg(
-        pl.col("sell_local").sum().alias("sell"),
-        pl.col("sell_local").null_count().alias("unpriced"),
+    computed = priced.lines.get(customer.id, {})
+    converted = priced.detail
+    unpriced = dict(
+        converted.group_by("line_key")
+        .agg(pl.col("sell_local").null_count().alias("unpriced"))
+        .iter_rows()
     )
     matching = [
         key
-        for key, total, unpriced in sums.iter_rows()
-        if key in usage
-        and not unpriced
-        and total is not None
-        and abs(total - usage[key].sell_local) <= TOLERANCE
-        and usage[key].currency == customer.currency
+        for key, line in usage.items()
+        if key in computed
+        and not unpriced.get(key)
+        and line.currency == customer.currency
+        and ledger.of_row(line).comparable() == computed[key].stored().comparable()
     ]
     if not matching:
         return empty

@@ -13,12 +13,16 @@ idempotent and an adjustment is invoiced exactly once.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from billbyte.charges import ledger
+from billbyte.charges.ledger import Charge
+from billbyte.charges.models import ChargeLine
 from billbyte.invoicing import cycles
 from billbyte.invoicing.documents import (
     ADJUSTMENT,
@@ -27,34 +31,16 @@ from billbyte.invoicing.documents import (
     parse_adjustment_key,
 )
 from billbyte.invoicing.models import INVOICE, Invoice, InvoiceLine
-from billbyte.kit.clock import utcnow
-from billbyte.rating.models import ChargeChange, ChargeLine, ClosedPeriod
-
-_DESCRIPTIVE = (
-    "vendor",
-    "partner_account_id",
-    "sub_account_id",
-    "service_category",
-    "service_name",
-    "charge_category",
-    "pricing_unit",
-    "billing_currency",
-    "currency",
-    "fx_rates",
-    "rule_ids",
-    "first_day",
-    "last_day",
-)
 
 
 def post(
     session: Session,
     msp_id: str,
     period: str,
-    computed: dict[str, dict[str, dict[str, Any]]],
+    computed: Mapping[str, Mapping[str, Charge]],
 ) -> int:
     """Bring the adjustment lines of closed ``period`` in line with ``computed``
-    (customer → line key → line values at storage precision). Returns the changes made."""
+    (customer → line key → the line as rated now). Returns the changes made."""
     return sum(
         _post_customer(session, msp_id, customer_id, period, lines)
         for customer_id, lines in sorted(computed.items())
@@ -100,15 +86,11 @@ def _post_customer(
     msp_id: str,
     customer_id: str,
     period: str,
-    computed: dict[str, dict[str, Any]],
+    rated: Mapping[str, Charge],
 ) -> int:
-    from billbyte.rating.service import _LINE_FIELDS, _at_storage_precision, _comparable
-
-    computed = {key: _at_storage_precision(values) for key, values in computed.items()}
+    computed = {key: charge.stored() for key, charge in rated.items()}
     invoiced = _invoiced(session, customer_id, period)
-    closed = set(
-        session.scalars(select(ClosedPeriod.period).where(ClosedPeriod.customer_id == customer_id))
-    )
+    closed = ledger.closed_periods_of(session, customer_id)
     target = _target_month(closed, period)
     prefix = adjustment_key(period, "")
     open_lines: dict[str, ChargeLine] = {}
@@ -126,101 +108,66 @@ def _post_customer(
     changes = 0
     for key in sorted(set(computed) | set(invoiced) | set(open_lines)):
         done = invoiced.get(key, {})
-        owed = {
-            name: (computed[key][name] if key in computed else Decimal(0))
+        owed: dict[str, Decimal] = {
+            name: (getattr(computed[key], name) if key in computed else Decimal(0))
             - done.get(name, Decimal(0))
             for name in SOURCE_AMOUNTS
         }
         existing = open_lines.get(key)
         if existing is not None and (existing.period != target or not any(owed.values())):
-            changes += _delete(session, msp_id, existing, _comparable)
+            ledger.delete(session, msp_id, existing)
+            changes += 1
             existing = None
         if not any(owed.values()):
             continue
-        values = _describe(key, period, computed.get(key), frozen.get(key))
-        values.update(owed)
-        after = _comparable({**values, "line_key": adjustment_key(period, key)})
+        about = _describe(key, period, computed.get(key), frozen.get(key))
+        charge = replace(about, **owed)  # type: ignore[arg-type]  # the amount fields
         if existing is None:
-            session.add(
-                ChargeLine(
-                    msp_id=msp_id,
-                    customer_id=customer_id,
-                    period=target,
-                    line_key=adjustment_key(period, key),
-                    **values,
-                )
-            )
-            _change(session, msp_id, customer_id, target, after["line_key"], "created", after, None)
+            ledger.add(session, msp_id, customer_id, target, charge)
             changes += 1
-            continue
-        before = _comparable(
-            {
-                **{name: getattr(existing, name) for name in _LINE_FIELDS},
-                "line_key": existing.line_key,
-            }
-        )
-        if before == after:
-            continue
-        for name in _LINE_FIELDS:
-            setattr(existing, name, values[name])
-        existing.updated_at = utcnow()
-        _change(session, msp_id, customer_id, target, existing.line_key, "updated", after, before)
-        changes += 1
+        elif ledger.update(session, msp_id, existing, charge):
+            changes += 1
     session.flush()
     return changes
 
 
-def _describe(
-    key: str, period: str, computed: dict[str, Any] | None, frozen: ChargeLine | None
-) -> dict[str, Any]:
-    """What the adjustment is about: the recomputed line, else the invoiced one."""
+def _describe(key: str, period: str, computed: Charge | None, frozen: ChargeLine | None) -> Charge:
+    """What the adjustment is about: the recomputed line, else the invoiced one (amounts
+    are replaced by what is owed)."""
     if computed is not None:
-        base = {name: computed[name] for name in _DESCRIPTIVE}
-        description = computed["description"]
+        base = computed
     elif frozen is not None:
-        base = {name: getattr(frozen, name) for name in _DESCRIPTIVE}
-        description = frozen.description
+        base = ledger.of_row(frozen)
     else:  # pragma: no cover - an invoiced key always has its frozen charge line
-        base = {name: None for name in _DESCRIPTIVE}
-        base.update(vendor="unknown", billing_currency="XXX", currency="XXX")
-        base.update(fx_rates=[], rule_ids=[])
-        description = key
-    return {
-        **base,
-        "kind": ADJUSTMENT,
-        "description": f"Adjustment for {period}: {description}"[:500],
-    }
-
-
-def _delete(session: Session, msp_id: str, line: ChargeLine, comparable: Any) -> int:
-    from billbyte.rating.service import _LINE_FIELDS
-
-    before = comparable(
-        {**{name: getattr(line, name) for name in _LINE_FIELDS}, "line_key": line.line_key}
-    )
-    _change(session, msp_id, line.customer_id, line.period, line.line_key, "deleted", None, before)
-    session.delete(line)
-    return 1
-
-
-def _change(
-    session: Session,
-    msp_id: str,
-    customer_id: str,
-    period: str,
-    line_key: str,
-    change: str,
-    line: dict[str, Any] | None,
-    previous: dict[str, Any] | None,
-) -> None:
-    session.add(
-        ChargeChange(
-            msp_id=msp_id,
-            customer_id=customer_id,
-            period=period,
-            line_key=line_key,
-            change=change,
-            line=line,
-            previous=previous,
+        zero = Decimal(0)
+        base = Charge(
+            line_key=key,
+            kind=ADJUSTMENT,
+            vendor="unknown",
+            partner_account_id=None,
+            sub_account_id=None,
+            service_category=None,
+            service_name=None,
+            charge_category=None,
+            pricing_unit=None,
+            description=key,
+            quantity=zero,
+            billing_currency="XXX",
+            cost=zero,
+            list_cost=zero,
+            sell=zero,
+            currency="XXX",
+            cost_local=zero,
+            list_local=zero,
+            sell_local=zero,
+            fx_rates=(),
+            rule_ids=(),
+            first_day=None,
+            last_day=None,
         )
+    return replace(
+        base,
+        line_key=adjustment_key(period, key),
+        kind=ADJUSTMENT,
+        description=f"Adjustment for {period}: {base.description}"[:500],
     )

@@ -8,11 +8,12 @@ totals, and no invoice line is more than one minor unit away from its exact amou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
+from billbyte.charges.ledger import Charge
 from billbyte.kit.money import allocate
 
 SERVICE = "service"
@@ -41,36 +42,11 @@ SOURCE_AMOUNTS = (
 )
 
 
-class ChargeLike(Protocol):
-    """What a document needs of a charge line (``rating.models.ChargeLine``)."""
-
-    period: str
-    line_key: str
-    kind: str
-    vendor: str
-    partner_account_id: str | None
-    sub_account_id: str | None
-    service_category: str | None
-    service_name: str | None
-    charge_category: str | None
-    pricing_unit: str | None
-    description: str
-    quantity: Decimal
-    billing_currency: str
-    cost: Decimal
-    list_cost: Decimal
-    sell: Decimal
-    currency: str
-    cost_local: Decimal
-    list_local: Decimal
-    sell_local: Decimal
-    fx_rates: list[dict[str, Any]]
-    first_day: str | None
-    last_day: str | None
-
-
 @dataclass
 class DocumentLine:
+    """A line of an invoice or credit note as shown and stored: a group of charge lines
+    (or a copied invoice line), rounded — not a charge line, so not a ``Charge``."""
+
     position: int
     kind: str
     description: str
@@ -121,7 +97,7 @@ def parse_adjustment_key(line_key: str) -> tuple[str, str] | None:
     return (period, key) if key else None
 
 
-def _group_key(line: ChargeLike, grouping: str) -> tuple[Any, ...]:
+def _group_key(line: Charge, grouping: str) -> tuple[Any, ...]:
     adjusted = parse_adjustment_key(line.line_key)
     original = adjusted[0] if adjusted else None
     base: tuple[Any, ...] = (
@@ -145,7 +121,7 @@ def _group_key(line: ChargeLike, grouping: str) -> tuple[Any, ...]:
     return (*base, service, line.charge_category or "", line.pricing_unit or "")
 
 
-def _references(lines: Sequence[ChargeLike]) -> str | None:
+def _references(lines: Sequence[Charge]) -> str | None:
     accounts = sorted({line.sub_account_id for line in lines if line.sub_account_id})
     if not accounts:
         return None
@@ -154,14 +130,14 @@ def _references(lines: Sequence[ChargeLike]) -> str | None:
     return (shown + (f" +{more} more" if more > 0 else ""))[:300]
 
 
-def _description(first: ChargeLike, grouping: str) -> str:
+def _description(first: Charge, grouping: str) -> str:
     if first.kind in ("fee", ADJUSTMENT):
         return first.description[:500]
     vendor = VENDOR_LABELS.get(first.vendor, first.vendor)
     return f"{vendor}: {first.description}"[:500]
 
 
-def _rates(lines: Iterable[ChargeLike]) -> list[dict[str, Any]]:
+def _rates(lines: Iterable[Charge]) -> list[dict[str, Any]]:
     seen = {
         (line.billing_currency, line.currency, str(rate["date"]), str(rate["rate"]))
         for line in lines
@@ -171,25 +147,29 @@ def _rates(lines: Iterable[ChargeLike]) -> list[dict[str, Any]]:
     return [{"base": f, "quote": t, "date": d, "rate": r} for f, t, d, r in sorted(seen, key=str)]
 
 
-def source_of(line: ChargeLike) -> dict[str, Any]:
-    source: dict[str, Any] = {"period": line.period, "line_key": line.line_key}
+def source_of(period: str, line: Charge) -> dict[str, Any]:
+    source: dict[str, Any] = {"period": period, "line_key": line.line_key}
     for name in SOURCE_AMOUNTS:
         source[name] = plain(getattr(line, name))
     return source
 
 
 def build(
-    charge_lines: Sequence[ChargeLike], months: Sequence[str], currency: str, grouping: str
+    charge_lines: Mapping[str, Sequence[Charge]],
+    months: Sequence[str],
+    currency: str,
+    grouping: str,
 ) -> Document:
-    """Invoice lines for ``months`` from their charge lines, grouped per ``grouping``."""
-    by_month: dict[str, list[ChargeLike]] = {m: [] for m in months}
-    for line in charge_lines:
-        by_month.setdefault(line.period, []).append(line)
+    """Invoice lines for ``months`` from their charge lines (month → lines), grouped per
+    ``grouping``."""
+    by_month: dict[str, list[Charge]] = {m: [] for m in months}
+    for month, month_lines in charge_lines.items():
+        by_month.setdefault(month, []).extend(month_lines)
     lines: list[DocumentLine] = []
     total = Decimal(0)
     total_exact = Decimal(0)
     for month in sorted(by_month):
-        groups: dict[tuple[Any, ...], list[ChargeLike]] = {}
+        groups: dict[tuple[Any, ...], list[Charge]] = {}
         for line in by_month[month]:
             groups.setdefault(_group_key(line, grouping), []).append(line)
         keys = sorted(groups)
@@ -226,7 +206,7 @@ def build(
                     service_end=max(ends) if ends else None,
                     original_period=adjusted[0] if adjusted else None,
                     fx_rates=_rates(members),
-                    sources=[source_of(li) for li in members],
+                    sources=[source_of(month, li) for li in members],
                 )
             )
     return Document(
@@ -234,5 +214,5 @@ def build(
         lines=lines,
         total=total,
         total_exact=total_exact,
-        fx_rates=_rates(charge_lines),
+        fx_rates=_rates(li for month_lines in charge_lines.values() for li in month_lines),
     )

@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
+from billbyte.charges import ledger
+from billbyte.charges.models import ClosedPeriod, RatingState
 from billbyte.credit import prepaid
 from billbyte.customers.models import Customer
 from billbyte.invoicing import cycles, documents
@@ -34,7 +36,6 @@ from billbyte.invoicing.numbering import INVOICE_SERIES, next_number
 from billbyte.invoicing.schemas import InvoiceRunOut
 from billbyte.invoicing.settings import settings_for
 from billbyte.invoicing.views import (
-    charge_lines,
     closed_months,
     insert_lines,
     invoice_out,
@@ -48,7 +49,6 @@ from billbyte.kit.ids import new_id
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period
 from billbyte.kit.repository import get_owned
-from billbyte.rating.models import ClosedPeriod, RatingState
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
@@ -238,13 +238,14 @@ def execute_run(runtime: Runtime, run_id: str, *, now: datetime | None = None) -
 
 def _rate_months(runtime: Runtime, msp_id: str, months: list[str]) -> None:
     """Re-rate the months about to be invoiced, so late imports are in (those with usage)."""
-    from billbyte.rating import service as rating  # why: rating imports invoicing (a cycle)
+    # why: rating.tasks posts adjustments through invoicing (a cycle at import time)
+    from billbyte.rating import tasks as rating
 
     with runtime.uow() as uow:
         with_usage = set(rating.open_periods(uow.session, msp_id))
     for month in months:
         if month in with_usage:
-            rating.rate_period(runtime, msp_id, month)
+            rating.rate_and_settle(runtime, msp_id, month)
 
 
 def _bump(session: Session, run_id: str, counter: str) -> None:
@@ -321,7 +322,8 @@ def _finalize_in(
     )
     if problem is not None:
         raise _CannotFinalize(f"rating error: {problem}")
-    lines = charge_lines(session, customer.id, open_months)
+    by_month = ledger.lines_by_month(session, customer.id, open_months)
+    lines = [line for month_lines in by_month.values() for line in month_lines]
     wrong = sorted({line.currency for line in lines} - {customer.currency})
     if wrong:
         raise _CannotFinalize(
@@ -335,7 +337,7 @@ def _finalize_in(
         prepaid.close(session, customer, open_months, Decimal(0), None)
         _bump(session, run_id, "closed_without_charges")
         return "closed_without_charges"
-    document = documents.build(lines, open_months, customer.currency, grouping)
+    document = documents.build(by_month, open_months, customer.currency, grouping)
     invoice = _store_invoice(session, subject, customer, document, open_months, grouping, run_id)
     session.flush()
     prepaid.close(session, customer, open_months, invoice.total, invoice.id)

@@ -15,6 +15,8 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from billbyte.charges import ledger
+from billbyte.charges.models import ChargeLine, ClosedPeriod
 from billbyte.customers.models import Customer
 from billbyte.invoicing import cycles, documents
 from billbyte.invoicing.documents import DocumentLine
@@ -40,7 +42,6 @@ from billbyte.kit.money import format_amount, round_money
 from billbyte.kit.pagination import Page, parse_sequence_cursor
 from billbyte.kit.periods import validate_period
 from billbyte.kit.repository import get_owned
-from billbyte.rating.models import ChargeLine, ClosedPeriod
 from billbyte.tenancy.auth import AuthSubject
 from billbyte.tenancy.models import Msp
 
@@ -163,20 +164,6 @@ def closed_months(session: Session, customer_id: str, months: Sequence[str]) -> 
     )
 
 
-def charge_lines(session: Session, customer_id: str, months: Sequence[str]) -> list[Any]:
-    """The customer's charge lines of ``months`` as plain rows (read-only: no ORM objects)."""
-    if not months:
-        return []
-    table = ChargeLine.__table__
-    return list(
-        session.execute(
-            select(table)
-            .where(table.c.customer_id == customer_id, table.c.period.in_(list(months)))
-            .order_by(table.c.period, table.c.line_key)
-        )
-    )
-
-
 def seller_name_of(session: Session, msp_id: str) -> str:
     return session.scalar(select(Msp.name).where(Msp.id == msp_id)) or ""
 
@@ -195,7 +182,7 @@ def _draft_view(
         return None
     open_months = [m for m in months if m not in closed]
     document = documents.build(
-        charge_lines(session, customer.id, open_months),
+        ledger.lines_by_month(session, customer.id, open_months),
         open_months,
         customer.currency,
         settings.grouping,

@@ -34,7 +34,7 @@ def rate_command(
     """Rate an MSP's open periods now (normally triggered by imports and rule changes)."""
     from billbyte.cli import runtime_ready
     from billbyte.kit.periods import validate_period
-    from billbyte.rating import service as rating
+    from billbyte.rating import tasks as rating
     from billbyte.tenancy import service as tenancy
 
     with runtime_ready() as runtime:

@@ -40,3 +40,30 @@ def links_changed(session: Session, msp_id: str) -> None:
 
 def fx_changed(session: Session, msp_id: str) -> None:
     rate_later(session, msp_id)
+
+
+PROVISION = "provision"
+
+
+def provisioning_requested(
+    session: Session, customer_vendor_id: str, *, delay: float = 0.0
+) -> None:
+    """Provision (or poll the provisioning of) one customer on one vendor: the customer's
+    pending ``customer_vendors`` row. Handled by ``connectors.tasks``."""
+    enqueue(
+        session,
+        PROVISION,
+        customer_vendor_id,
+        {"customer_vendor_id": customer_vendor_id},
+        delay=delay,
+    )
+
+
+# Handled by ``connectors.tasks`` (payload {"customer_id": …}).
+SUSPENSION = "suspension"
+
+
+def suspension_requested(session: Session, customer_id: str) -> None:
+    """Credit control asks for a customer's suspension on the vendors; the customer is
+    already ``suspension_requested`` in this transaction."""
+    enqueue(session, SUSPENSION, customer_id, {"customer_id": customer_id})

@@ -14,6 +14,7 @@ from pydantic import (
     field_serializer,
 )
 
+from billbyte.kit.money import format_amount
 from billbyte.kit.vendors import Vendor
 
 MAX_URL_LENGTH = 500  # the column's length
@@ -81,4 +82,4 @@ class PartnerAccountOut(BaseModel):
 
     @field_serializer("partner_discount_percent")
     def _decimal(self, value: Decimal) -> str:
-        return format(value, "f")
+        return format_amount(value)

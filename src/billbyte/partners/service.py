@@ -6,10 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
-from billbyte.kit.crypto import decrypt_json, encrypt_json
-from billbyte.kit.errors import InvalidInput, NotFound
+from billbyte.kit.crypto import encrypt_json
+from billbyte.kit.errors import InvalidInput
+from billbyte.kit.money import format_amount
 from billbyte.kit.outbound import STRICT, OutboundPolicy, custom_endpoint_refusal, refusal
 from billbyte.kit.pagination import Page, paginate
+from billbyte.partners import repository
 from billbyte.partners.models import PartnerAccount
 from billbyte.partners.schemas import PartnerAccountCreate, PartnerAccountUpdate
 from billbyte.tenancy.auth import AuthSubject
@@ -83,7 +85,7 @@ def check_outbound_urls(
 def snapshot(account: PartnerAccount) -> dict[str, Any]:
     """Audit view: never includes credentials, only whether they are set."""
     data: dict[str, Any] = {name: getattr(account, name) for name in _AUDITED}
-    data["partner_discount_percent"] = format(account.partner_discount_percent, "f")
+    data["partner_discount_percent"] = format_amount(account.partner_discount_percent)
     data["has_credentials"] = account.credentials_encrypted is not None
     data["vendor"] = account.vendor
     return data
@@ -133,14 +135,7 @@ def create(
 
 
 def get(session: Session, subject: AuthSubject, account_id: str) -> PartnerAccount:
-    account = session.scalar(
-        select(PartnerAccount).where(
-            PartnerAccount.id == account_id, PartnerAccount.msp_id == subject.msp_id
-        )
-    )
-    if account is None:
-        raise NotFound(f"No partner account {account_id!r}.", code="partner_account_not_found")
-    return account
+    return repository.get_account(session, subject.msp_id, account_id)
 
 
 def list_accounts(
@@ -177,7 +172,7 @@ def update(
             endpoint_url=str(endpoint) if endpoint else None,
             credentials=changes["credentials"]
             if "credentials" in changes
-            else credentials_of(account, secret_key),
+            else repository.credentials_of(account, secret_key),
             policy=outbound,
         )
     credentials = changes.pop("credentials", None)
@@ -202,10 +197,3 @@ def update(
             after=after,
         )
     return account
-
-
-def credentials_of(account: PartnerAccount, secret_key: str) -> dict[str, Any] | None:
-    """For connectors only; never exposed through the API."""
-    if account.credentials_encrypted is None:
-        return None
-    return decrypt_json(secret_key, account.credentials_encrypted)

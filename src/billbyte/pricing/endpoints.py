@@ -105,34 +105,6 @@ def delete_price_rule(rule_id: str, subject: Subject, uow: Uow) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
-    "/v1/customers/{customer_id}/price-rules",
-    summary="Add a customer-level override rule",
-    status_code=status.HTTP_201_CREATED,
-    response_model=PriceRuleOut,
-    responses=WRITE,
-)
-def add_customer_price_rule(
-    customer_id: str, body: PriceRuleIn, subject: Subject, uow: Uow
-) -> PriceRuleOut:
-    rule = service.add_customer_rule(uow.session, subject, customer_id, body)
-    uow.commit()
-    return PriceRuleOut.model_validate(rule)
-
-
-@router.get(
-    "/v1/customers/{customer_id}/price-rules",
-    summary="List a customer's override rules",
-    response_model=ListResponse[PriceRuleOut],
-    responses=READ_ONE,
-)
-def list_customer_price_rules(
-    customer_id: str, subject: Subject, uow: Uow
-) -> ListResponse[PriceRuleOut]:
-    rules = service.list_customer_rules(uow.session, subject, customer_id)
-    return ListResponse(data=[PriceRuleOut.model_validate(r) for r in rules])
-
-
 @router.get(
     "/v1/price-plans/{plan_id}/preview",
     summary="Preview a plan's effect on a past period (nothing is saved)",

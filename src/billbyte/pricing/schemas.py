@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from billbyte.kit.money import known_currencies
+from billbyte.kit.money import format_amount, known_currencies
 from billbyte.kit.vendors import Vendor
 from billbyte.pricing.rules import Adjustment, Basis
 
@@ -111,7 +111,7 @@ class PriceRuleOut(BaseModel):
 
     @field_serializer("value")
     def _decimal(self, value: Decimal | None) -> str | None:
-        return None if value is None else format(value, "f")
+        return None if value is None else format_amount(value)
 
 
 class PricePlanIn(BaseModel):

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
-from billbyte.customers import service as customers
 from billbyte.jobs import follow_up
-from billbyte.kit.errors import InvalidInput, NotFound
+from billbyte.kit.money import format_amount
 from billbyte.kit.pagination import Page, paginate
-from billbyte.partners import service as partners
+from billbyte.kit.repository import get_owned
+from billbyte.partners import repository as partners
+from billbyte.pricing import repository
 from billbyte.pricing.models import PricePlan, PriceRule
-from billbyte.pricing.rules import Adjustment, Basis, Rule, Tier
 from billbyte.pricing.schemas import (
     PricePlanIn,
     PricePlanOut,
@@ -48,7 +47,7 @@ def _rule_row(
     customer_id: str | None,
 ) -> PriceRule:
     if data.partner_account_id:
-        partners.get(session, subject, data.partner_account_id)
+        partners.get_account(session, subject.msp_id, data.partner_account_id)
     values = data.model_dump(exclude={"tiers"})
     values["vendor"] = data.vendor.value if data.vendor else None
     values["basis"] = data.basis.value
@@ -56,8 +55,8 @@ def _rule_row(
     tiers = (
         [
             {
-                "up_to": None if t.up_to is None else format(t.up_to, "f"),
-                "percent": format(t.percent, "f"),
+                "up_to": None if t.up_to is None else format_amount(t.up_to),
+                "percent": format_amount(t.percent),
             }
             for t in data.tiers
         ]
@@ -111,12 +110,7 @@ def create_plan(session: Session, subject: AuthSubject, data: PricePlanIn) -> Pr
 
 
 def get_plan(session: Session, subject: AuthSubject, plan_id: str) -> PricePlan:
-    plan = session.scalar(
-        select(PricePlan).where(PricePlan.id == plan_id, PricePlan.msp_id == subject.msp_id)
-    )
-    if plan is None:
-        raise NotFound(f"No price plan {plan_id!r}.", code="price_plan_not_found")
-    return plan
+    return repository.get_plan(session, subject.msp_id, plan_id)
 
 
 def list_plans(
@@ -177,43 +171,41 @@ def add_rule(session: Session, subject: AuthSubject, plan_id: str, data: PriceRu
 def add_customer_rule(
     session: Session, subject: AuthSubject, customer_id: str, data: PriceRuleIn
 ) -> PriceRule:
+    """A rule for one customer; the caller (customers, which owns the route) has checked that
+    the customer is the MSP's."""
     subject.require_write()
-    customer = customers.get(session, subject, customer_id)
-    rule = _rule_row(session, subject, data, plan_id=None, customer_id=customer.id)
+    rule = _rule_row(session, subject, data, plan_id=None, customer_id=customer_id)
     session.flush()
     record(
         session,
         subject,
         "price_rule.created",
         "customer",
-        customer.id,
+        customer_id,
         before=None,
         after=_snapshot(rule),
     )
-    follow_up.pricing_changed(session, subject.msp_id, customer_id=customer.id)
+    follow_up.pricing_changed(session, subject.msp_id, customer_id=customer_id)
     return rule
 
 
 def list_customer_rules(
     session: Session, subject: AuthSubject, customer_id: str
 ) -> list[PriceRule]:
-    customer = customers.get(session, subject, customer_id)
+    """The customer's own rules; the caller has checked that the customer is the MSP's."""
     return list(
         session.scalars(
             select(PriceRule)
-            .where(PriceRule.customer_id == customer.id, PriceRule.msp_id == subject.msp_id)
+            .where(PriceRule.customer_id == customer_id, PriceRule.msp_id == subject.msp_id)
             .order_by(PriceRule.id)
         )
     )
 
 
 def get_rule(session: Session, subject: AuthSubject, rule_id: str) -> PriceRule:
-    rule = session.scalar(
-        select(PriceRule).where(PriceRule.id == rule_id, PriceRule.msp_id == subject.msp_id)
+    return get_owned(
+        session, PriceRule, subject.msp_id, rule_id, what="price rule", code="price_rule_not_found"
     )
-    if rule is None:
-        raise NotFound(f"No price rule {rule_id!r}.", code="price_rule_not_found")
-    return rule
 
 
 def replace_rule(
@@ -270,56 +262,3 @@ def delete_rule(session: Session, subject: AuthSubject, rule_id: str) -> None:
     )
     follow_up.pricing_changed(session, subject.msp_id, customer_id=rule.customer_id)
     session.delete(rule)
-
-
-def check_plan(session: Session, subject: AuthSubject, plan_id: str | None) -> None:
-    if plan_id is not None:
-        get_plan(session, subject, plan_id)
-
-
-def to_rule(row: PriceRule) -> Rule:
-    scope = {
-        name: getattr(row, name)
-        for name in (
-            "vendor",
-            "partner_account_id",
-            "service_category",
-            "service_name",
-            "sku_id",
-            "region_id",
-            "charge_category",
-        )
-        if getattr(row, name)
-    }
-    tiers = tuple(
-        Tier(
-            up_to=None if t["up_to"] is None else Decimal(t["up_to"]), percent=Decimal(t["percent"])
-        )
-        for t in (row.tiers or [])
-    )
-    if row.adjustment not in {a.value for a in Adjustment}:
-        raise InvalidInput(f"Rule {row.id} has an unknown adjustment {row.adjustment!r}.")
-    return Rule(
-        id=row.id,
-        adjustment=Adjustment(row.adjustment),
-        basis=Basis(row.basis),
-        value=row.value,
-        currency=row.currency,
-        customer_id=row.customer_id,
-        plan_id=row.plan_id,
-        scope=scope,
-        tiers=tiers,
-        effective_from=row.effective_from,
-        effective_to=row.effective_to,
-    )
-
-
-def rules_for_msp(session: Session, msp_id: str) -> list[Rule]:
-    rows = session.scalars(select(PriceRule).where(PriceRule.msp_id == msp_id))
-    return [to_rule(r) for r in rows]
-
-
-def default_plan_id(session: Session, msp_id: str) -> str | None:
-    return session.scalar(
-        select(PricePlan.id).where(PricePlan.msp_id == msp_id, PricePlan.is_default.is_(True))
-    )

@@ -74,6 +74,3 @@ COLUMNS = tuple(SCHEMA)
 
 # A line without these cannot be billed: the file is rejected if any row lacks them.
 REQUIRED = ("billed_cost", "billing_currency", "charge_period_start", "billing_period_start")
-
-# FOCUS ChargeCategory values (1.2); readers map vendor types onto these.
-CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")

@@ -96,8 +96,25 @@ def _columns(document: dict[str, Any]) -> list[str]:
     return names
 
 
-def read_manifest(path: Path) -> Manifest:
-    """Parse a manifest and resolve its report files beside it (all must exist)."""
+@dataclass(frozen=True)
+class Listing:
+    """What a manifest says, before its report files are looked for."""
+
+    kind: str  # "cur" (legacy reportKeys) | "cur2" (Data Exports dataFiles)
+    keys: list[str]  # as listed: S3 keys or s3:// URIs, in order, each file once
+    report_name: str | None = None
+    delivery_id: str | None = None
+    billing_period_start: str | None = None
+    billing_period_end: str | None = None
+    columns: list[str] = field(default_factory=list)
+
+
+def read_listing(path: Path) -> Listing:
+    """Parse a manifest: the report files it lists and what it says about the delivery.
+
+    The one reading of a manifest's entries, shared by imports (``read_manifest``) and the
+    AWS connector (which downloads what is listed): an entry is an S3 key or ``s3://`` URI,
+    or an object naming one under ``key``, ``s3Key``, ``s3Uri``, ``uri`` or ``path``."""
     document = _load(path)
     if not _is_manifest_document(document):
         raise InvalidInput(
@@ -109,9 +126,7 @@ def read_manifest(path: Path) -> Manifest:
     if not isinstance(entries, list) or not entries:
         raise InvalidInput(f"{path.name}: the manifest lists no report files.", code="bad_manifest")
     keys: list[str] = []
-    files: list[Path] = []
     seen: dict[str, str] = {}
-    missing: list[str] = []
     for entry in entries:
         key = _key_of(entry)
         name = _basename(key) if key else ""
@@ -128,32 +143,49 @@ def read_manifest(path: Path) -> Manifest:
                 code="bad_manifest",
             )
         seen[name] = key
-        target = path.parent / name
-        if not target.is_file():
-            missing.append(name)
         keys.append(key)
-        files.append(target)
-    if missing:
-        raise InvalidInput(
-            f"{path.name} lists {len(keys)} report file(s) but {len(missing)} are not in "
-            f"{path.parent}: {', '.join(missing)}. Put every file the manifest lists beside "
-            "it (a partial delivery would replace the whole month with a part of it).",
-            code="manifest_file_missing",
-        )
     period = document.get("billingPeriod")
     period = period if isinstance(period, dict) else {}
     report_name = document.get("reportName") or document.get("exportName")
     delivery_id = document.get("assemblyId") or document.get("executionId")
-    return Manifest(
-        path=path,
+    return Listing(
         kind=kind,
         keys=keys,
-        files=files,
         report_name=str(report_name) if report_name else None,
         delivery_id=str(delivery_id) if delivery_id else None,
         billing_period_start=str(period["start"]) if period.get("start") else None,
         billing_period_end=str(period["end"]) if period.get("end") else None,
         columns=_columns(document),
+    )
+
+
+def file_name(key: str) -> str:
+    """The name a listed report file has beside its manifest."""
+    return _basename(key)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Parse a manifest and resolve its report files beside it (all must exist)."""
+    listing = read_listing(path)
+    files = [path.parent / _basename(key) for key in listing.keys]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise InvalidInput(
+            f"{path.name} lists {len(listing.keys)} report file(s) but {len(missing)} are not "
+            f"in {path.parent}: {', '.join(missing)}. Put every file the manifest lists beside "
+            "it (a partial delivery would replace the whole month with a part of it).",
+            code="manifest_file_missing",
+        )
+    return Manifest(
+        path=path,
+        kind=listing.kind,
+        keys=listing.keys,
+        files=files,
+        report_name=listing.report_name,
+        delivery_id=listing.delivery_id,
+        billing_period_start=listing.billing_period_start,
+        billing_period_end=listing.billing_period_end,
+        columns=listing.columns,
     )
 
 

@@ -32,7 +32,7 @@ from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import BillByteError, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period  # analytics and rating.preview import it here
-from billbyte.partners import service as partners
+from billbyte.partners import repository as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime
 from billbyte.tenancy.auth import AuthSubject
@@ -41,6 +41,7 @@ from billbyte.usage import pipeline
 from billbyte.usage.limits import UploadLimits
 from billbyte.usage.models import UsageImport, UsageSlice
 from billbyte.usage.pipeline import Progress, RejectedFile
+from billbyte.usage.repository import scan_slices
 from billbyte.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def import_files(
     if report is not None and not report.strip():
         raise InvalidInput("report must not be blank.", field="report")
     with runtime.uow() as uow:
-        account = partners.get(uow.session, subject, partner_account_id)
+        account = partners.get_account(uow.session, subject.msp_id, partner_account_id)
         fail_stale(uow.session, stale_before(runtime), account.id)
         item = UsageImport(
             msp_id=subject.msp_id,
@@ -465,18 +466,6 @@ def current_slices(
     return list(session.scalars(stmt.order_by(UsageSlice.id)))
 
 
-def scan_slices(store: Path, slices: Sequence[UsageSlice]) -> pl.LazyFrame | None:
-    if not slices:
-        return None
-    frames = [
-        pl.scan_parquet(store / s.path).with_columns(
-            pl.lit(s.partner_account_id).alias("partner_account_id")
-        )
-        for s in slices
-    ]
-    return pl.concat(frames, how="vertical_relaxed")
-
-
 def summary(
     runtime: Runtime,
     session: Session,
@@ -492,7 +481,7 @@ def summary(
             f"group_by must be one of {', '.join(sorted(GROUPS))}.", field="group_by"
         )
     if partner_account_id:
-        partners.get(session, subject, partner_account_id)
+        partners.get_account(session, subject.msp_id, partner_account_id)
     slices = current_slices(session, subject, period, partner_account_id)
     frame = scan_slices(runtime.settings.usage_store_dir, slices)
     groups: list[dict[str, Any]] = []

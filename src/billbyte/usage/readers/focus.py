@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billbyte.kit.focus import CHARGE_CATEGORIES, CHARGE_CLASSES, CHARGE_FREQUENCIES
 from billbyte.usage.normalize import Field, Kind, col, const, money, quantity, text, timestamp
 from billbyte.usage.readers.base import Mapping_, first_present, has_all
 
@@ -62,9 +63,9 @@ _TIME = {
 
 # Values whose case varies between providers' exports ("Usage-based" vs "Usage-Based").
 _CANONICAL_CASE = {
-    "charge_category": ("Usage", "Purchase", "Tax", "Credit", "Adjustment"),
-    "charge_frequency": ("One-Time", "Recurring", "Usage-Based"),
-    "charge_class": ("Correction",),
+    "charge_category": CHARGE_CATEGORIES,
+    "charge_frequency": CHARGE_FREQUENCIES,
+    "charge_class": CHARGE_CLASSES,
 }
 
 

@@ -1,4 +1,4 @@
-"""The one place connectors are registered, by vendor."""
+"""Which connector serves which vendor: the one place connectors are registered."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
+    # why: the AWS connector imports boto3 (slow to import); only a vendor call needs it
     from billbyte.connectors import aws, google_channel, partner_center
 
     register(aws.AwsConnector(), "aws")

@@ -1,3 +1,9 @@
+"""The charge ledger's tables: open charge lines, their change feed, how the last rating
+of each customer-period went, closed periods.
+
+Lines and change-feed entries are written only through ``charges.ledger``.
+"""
+
 from __future__ import annotations
 
 from datetime import datetime

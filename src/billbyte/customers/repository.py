@@ -1,0 +1,56 @@
+"""Reads of customers, their vendor-account links and provisioning states for other features
+(they never go through ``customers.service``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billbyte.customers.models import Customer, CustomerVendor, VendorAccount
+from billbyte.kit.repository import get_owned
+
+
+def get_customer(session: Session, msp_id: str, customer_id: str) -> Customer:
+    """The MSP's customer, or ``NotFound`` (``customer_not_found``)."""
+    return get_owned(
+        session, Customer, msp_id, customer_id, what="customer", code="customer_not_found"
+    )
+
+
+def find_by_external_id(session: Session, msp_id: str, external_id: str) -> Customer | None:
+    return session.scalar(
+        select(Customer).where(Customer.msp_id == msp_id, Customer.external_id == external_id)
+    )
+
+
+def vendor_states(session: Session, customer_id: str) -> list[CustomerVendor]:
+    """The customer's provisioning state on each vendor it asked for, by vendor."""
+    return list(
+        session.scalars(
+            select(CustomerVendor)
+            .where(CustomerVendor.customer_id == customer_id)
+            .order_by(CustomerVendor.vendor)
+        )
+    )
+
+
+def vendor_state(
+    session: Session, msp_id: str, customer_id: str, vendor: str
+) -> CustomerVendor | None:
+    return session.scalar(
+        select(CustomerVendor).where(
+            CustomerVendor.customer_id == customer_id,
+            CustomerVendor.vendor == vendor,
+            CustomerVendor.msp_id == msp_id,
+        )
+    )
+
+
+def link_of(session: Session, partner_account_id: str, identifier: str) -> VendorAccount | None:
+    """The link of a vendor identifier under a partner account, whichever customer has it."""
+    return session.scalar(
+        select(VendorAccount).where(
+            VendorAccount.partner_account_id == partner_account_id,
+            VendorAccount.vendor_identifier == identifier,
+        )
+    )
