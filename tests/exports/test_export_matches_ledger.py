@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from billbyte.charges.models import ChargeLine
 from billbyte.runtime import Runtime
-from tests.catalog.world import PERIOD, World, build
+from tests.catalog.factories import PERIOD, World, build
 from tests.conftest import Tenant
 from tests.exports.test_focus_export import export
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Tenant
-from tests.fx.conftest import assert_problem, exact, half_even_18, put, put_rates, set_policy
+from tests.fx.factories import assert_problem, exact, half_even_18, put, put_rates, set_policy
 
 # 2024 dates: the tests must not depend on what "today" is.
 RATES = (

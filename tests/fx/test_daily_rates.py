@@ -17,7 +17,7 @@ from billbyte.fx import rates as fx_rates
 from billbyte.fx.schemas import FxPolicyIn, PolicyMode
 from billbyte.kit.errors import InvalidInput
 from billbyte.runtime import Runtime
-from tests.fx.conftest import DATA, Msp, exact, half_even_18, new_msp
+from tests.fx.factories import DATA, Msp, exact, half_even_18, new_msp
 
 OCT = date(2026, 10, 1)
 LATER = date(2026, 12, 31)  # "today" for these tests: October is in the past

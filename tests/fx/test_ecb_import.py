@@ -19,7 +19,7 @@ from billbyte.fx import ecb
 from billbyte.fx import rates as fx_rates
 from billbyte.kit.errors import Forbidden, InvalidInput
 from billbyte.runtime import Runtime
-from tests.fx.conftest import DATA, Msp, new_msp, rows_of
+from tests.fx.factories import DATA, Msp, new_msp, rows_of
 
 HIST = DATA / "eurofxref-hist-synthetic.csv"
 DAILY = DATA / "eurofxref-synthetic.csv"

@@ -18,7 +18,7 @@ from billbyte.fx import conversion
 from billbyte.fx import rates as fx_rates
 from billbyte.kit.errors import InvalidInput
 from billbyte.runtime import Runtime
-from tests.fx.conftest import Msp, new_msp
+from tests.fx.factories import Msp, new_msp
 
 DAY = date(2024, 3, 15)
 E18 = Fraction(1, 10**18)

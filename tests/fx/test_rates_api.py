@@ -9,7 +9,7 @@ import pytest
 
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
-from tests.fx.conftest import assert_problem, put, put_rates, rows_of
+from tests.fx.factories import assert_problem, put, put_rates, rows_of
 
 
 def test_put_inserts_then_is_idempotent(tenant: Tenant, runtime: Runtime) -> None:
