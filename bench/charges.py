@@ -39,7 +39,7 @@ def main() -> None:
     from billbyte.db.engine import make_engine
     from billbyte.db.migrate import upgrade
     from billbyte.jobs.service import run_pending
-    from billbyte.rating import service as rating
+    from billbyte.rating import tasks as rating
     from billbyte.runtime import Runtime
     from billbyte.settings import Settings
     from billbyte.tenancy import service as tenancy

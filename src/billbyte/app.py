@@ -7,7 +7,10 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from billbyte import __version__
+from billbyte import (
+    __version__,
+    tasks,  # noqa: F401  (registers every job kind the in-process workers run)
+)
 from billbyte.analytics.endpoints import router as analytics_router
 from billbyte.api import problems, responses
 from billbyte.api.headers import SecurityHeadersMiddleware

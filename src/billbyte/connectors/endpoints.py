@@ -10,7 +10,6 @@ from billbyte.api.deps import RuntimeDep, Uow
 from billbyte.api.responses import CONFLICT, READ_ONE, WRITE
 from billbyte.auth.deps import Subject
 from billbyte.connectors import service
-from billbyte.connectors import tasks as _tasks  # noqa: F401  (registers the job handlers)
 from billbyte.customers import repository as customers
 from billbyte.jobs.service import enqueue
 from billbyte.kit.pagination import ListResponse

@@ -8,7 +8,6 @@ from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, OptionalPeriodQuery, 
 from billbyte.api.responses import READ, READ_ONE, WRITE
 from billbyte.auth.deps import Subject
 from billbyte.invoicing import credit_notes, runs, settings, views
-from billbyte.invoicing import tasks as _tasks  # noqa: F401  (registers the job handler)
 from billbyte.invoicing.csv_documents import render_csv
 from billbyte.invoicing.pdf import render_pdf
 from billbyte.invoicing.schemas import (
