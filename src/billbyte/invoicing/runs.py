@@ -44,6 +44,7 @@ from billbyte.invoicing.views import (
     seller_name_of,
     stored_view,
 )
+from billbyte.jobs import follow_up
 from billbyte.jobs.service import enqueue
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import NotFound
@@ -206,7 +207,8 @@ def execute_run(runtime: Runtime, run_id: str, *, now: datetime | None = None) -
         actor = run.actor
         uow.commit()
 
-    _rate_months(runtime, msp_id, sorted({m for d in due for m in d.months}))
+    # The months about to be invoiced are re-rated first, so that late imports are in.
+    follow_up.rate_now(runtime, msp_id, {m for d in due for m in d.months})
     subject = AuthSubject(msp_id=msp_id, actor=actor, role=Role.ADMIN)
     for item in due:
         try:
@@ -234,18 +236,6 @@ def execute_run(runtime: Runtime, run_id: str, *, now: datetime | None = None) -
         run.failed,
     )
     return run
-
-
-def _rate_months(runtime: Runtime, msp_id: str, months: list[str]) -> None:
-    """Re-rate the months about to be invoiced, so late imports are in (those with usage)."""
-    # why: rating.tasks posts adjustments through invoicing (a cycle at import time)
-    from billbyte.rating import tasks as rating
-
-    with runtime.uow() as uow:
-        with_usage = set(rating.open_periods(uow.session, msp_id))
-    for month in months:
-        if month in with_usage:
-            rating.rate_and_settle(runtime, msp_id, month)
 
 
 def _bump(session: Session, run_id: str, counter: str) -> None:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from billbyte.jobs.service import enqueue
+from billbyte.jobs.service import enqueue, run_now
+from billbyte.runtime import Runtime
 
 RATE = "rate"
 
@@ -21,6 +22,13 @@ def rate_later(session: Session, msp_id: str, period: str | None = None) -> None
     """Re-rate one period of an MSP, or (period None) every open period with usage."""
     key = f"{msp_id}:{period or '*'}"
     enqueue(session, RATE, key, {"msp_id": msp_id, "period": period})
+
+
+def rate_now(runtime: Runtime, msp_id: str, periods: Iterable[str]) -> None:
+    """Rate these periods of an MSP now, those of them with usage or subscriptions, before
+    the caller goes on (an invoice run re-rates the months it closes, so late imports are in).
+    Each period commits in its own unit of work, as the rating job's do."""
+    run_now(runtime, RATE, {"msp_id": msp_id, "periods": sorted(set(periods))})
 
 
 def usage_changed(session: Session, msp_id: str, periods: Iterable[str]) -> None:

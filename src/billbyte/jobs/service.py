@@ -39,6 +39,17 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def run_now(runtime: Runtime, kind: str, payload: dict[str, Any]) -> None:
+    """Run a job kind's handler in this process, now, without queueing it.
+
+    For a feature that needs a higher one's work done before it goes on: it names the job
+    instead of importing the feature (see ``jobs/follow_up.py``)."""
+    function = HANDLERS.get(kind)
+    if function is None:
+        raise RuntimeError(f"No handler for job kind {kind!r}: billbyte.tasks registers them.")
+    function(runtime, payload)
+
+
 def enqueue(
     session: Session, kind: str, key: str, payload: dict[str, Any], *, delay: float = 0.0
 ) -> None:

@@ -59,9 +59,22 @@ def rate_all(runtime: Runtime, msp_id: str, period: str | None = None) -> list[R
     return [rate_and_settle(runtime, msp_id, p) for p in periods]
 
 
+def rate_open(runtime: Runtime, msp_id: str, periods: list[str]) -> list[RatingResult]:
+    """Rate those of ``periods`` that have usage or subscriptions, in order."""
+    with runtime.uow() as uow:
+        open_now = set(open_periods(uow.session, msp_id))
+    return [rate_and_settle(runtime, msp_id, p) for p in sorted(periods) if p in open_now]
+
+
 @handler(RATE)
 def _rate_job(runtime: Runtime, payload: dict[str, Any]) -> None:
-    for result in rate_all(runtime, payload["msp_id"], payload.get("period")):
+    # "periods" comes from follow_up.rate_now (an invoice run's months); queued jobs carry
+    # one "period", or none for every open period.
+    if "periods" in payload:
+        results = rate_open(runtime, payload["msp_id"], list(payload["periods"]))
+    else:
+        results = rate_all(runtime, payload["msp_id"], payload.get("period"))
+    for result in results:
         log.info(
             "rated %s %s: %d customers, %d lines, %d changes, %d errors",
             payload["msp_id"],
