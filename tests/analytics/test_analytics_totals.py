@@ -14,7 +14,7 @@ from typing import Any
 
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
-from tests.rating.scenario import Scenario, row
+from tests.rating.factories import Scenario, row
 
 D = Decimal
 PERIOD = "2026-09"

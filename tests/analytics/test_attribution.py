@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from billbyte.customers.mapping import map_to_customers
 from billbyte.runtime import Runtime
 from tests.conftest import make_tenant
-from tests.rating.scenario import Scenario, row
+from tests.rating.factories import Scenario, row
 
 D = Decimal
 CUSTOMERS = ["cus_1", "cus_2", "cus_3", "cus_4"]

@@ -14,7 +14,7 @@ from billbyte.rating.tasks import rate_all
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 from tests.invoicing.conftest import close
-from tests.rating.scenario import Scenario, row
+from tests.rating.factories import Scenario, row
 
 D = Decimal
 SUB = "000000000001"

@@ -11,7 +11,7 @@ from billbyte.charges.models import ChargeChange, RatingState
 from billbyte.jobs.models import Job
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
-from tests.rating.scenario import PERIOD, Scenario, row
+from tests.rating.factories import PERIOD, Scenario, row
 
 D = Decimal
 S3 = "Amazon Simple Storage Service"

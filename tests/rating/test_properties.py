@@ -20,7 +20,7 @@ from billbyte.rating.tasks import rate_all
 from billbyte.runtime import Runtime
 from billbyte.usage.canonical import MONEY, QUANTITY
 from tests.conftest import Tenant
-from tests.rating.scenario import Scenario, cents, row
+from tests.rating.factories import Scenario, cents, row
 
 D = Decimal
 # Plenty of digits: the test's own sums must be exact.

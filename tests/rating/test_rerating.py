@@ -12,7 +12,7 @@ from billbyte.charges.models import ClosedPeriod
 from billbyte.jobs.models import Job
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
-from tests.rating.scenario import PERIOD, Scenario, row
+from tests.rating.factories import PERIOD, Scenario, row
 
 D = Decimal
 EC2 = "Amazon Elastic Compute Cloud"

@@ -24,7 +24,7 @@ from billbyte.webhooks.schemas import EVENT_TYPES
 from tests.conftest import Tenant
 from tests.connectors.test_framework import MemoryVendor
 from tests.invoicing.conftest import close
-from tests.rating.scenario import Scenario, row
+from tests.rating.factories import Scenario, row
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 NOT_EMITTED = {"charges.updated", "test.ping"}

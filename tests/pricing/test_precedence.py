@@ -8,7 +8,7 @@ from pathlib import Path
 
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
-from tests.rating.scenario import PERIOD, Scenario, cents, row
+from tests.rating.factories import PERIOD, Scenario, cents, row
 
 D = Decimal
 EC2 = "Amazon Elastic Compute Cloud"

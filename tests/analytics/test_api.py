@@ -12,7 +12,7 @@ from billbyte.auth.roles import Role
 from billbyte.auth.subject import AuthSubject
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
-from tests.rating.scenario import Scenario, row
+from tests.rating.factories import Scenario, row
 
 D = Decimal
 EC2 = "Amazon Elastic Compute Cloud"

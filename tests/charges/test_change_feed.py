@@ -9,7 +9,7 @@ from typing import Any
 from billbyte.rating.tasks import rate_all
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
-from tests.rating.scenario import Scenario, cents, row
+from tests.rating.factories import Scenario, cents, row
 
 D = Decimal
 EC2 = "Amazon Elastic Compute Cloud"

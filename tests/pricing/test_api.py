@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Tenant
-from tests.rating.scenario import PERIOD
+from tests.rating.factories import PERIOD
 
 PROBLEM = "application/problem+json"
 MARKUP = {"vendor": "aws", "adjustment": "markup_percent", "value": "15"}

@@ -10,7 +10,7 @@ from typing import Any
 from billbyte.rating.tasks import rate_all
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
-from tests.rating.scenario import Scenario, row
+from tests.rating.factories import Scenario, row
 
 D = Decimal
 # Marked for suspension; once the vendor connectors act on the request, suspended.
