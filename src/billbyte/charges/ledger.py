@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from billbyte.charges.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
 from billbyte.kit.clock import utcnow
+from billbyte.kit.money import plain_decimal
 from billbyte.tenancy.models import Msp
 
 USAGE = "usage"
@@ -90,7 +91,7 @@ class Charge:
         for name in FIELDS:
             value = getattr(self, name)
             if isinstance(value, Decimal):
-                value = _plain(value)
+                value = plain_decimal(value)
             elif isinstance(value, tuple):
                 value = list(value)
             out[name] = value
@@ -110,13 +111,6 @@ def of_row(line: ChargeLine) -> Charge:
 def line_key(values: Iterable[Any]) -> str:
     text = "\x1f".join("" if v is None else str(v) for v in values)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _plain(value: Decimal) -> str:
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 def exact_sum(values: Iterable[Decimal]) -> Decimal:

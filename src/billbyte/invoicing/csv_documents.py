@@ -20,9 +20,9 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, get_decimal_symbol
 
-from billbyte.invoicing.documents import plain
 from billbyte.invoicing.views import InvoiceView, money_text
 from billbyte.kit.csv_writer import CsvTable
+from billbyte.kit.money import plain_decimal
 
 COLUMNS = [
     "record",
@@ -127,7 +127,7 @@ def render_csv(view: InvoiceView) -> bytes:
                 fmt.number(Decimal(rate["rate"])),
                 "",
                 rate["quote"],
-                plain(Decimal(rate["rate"])),
+                plain_decimal(Decimal(rate["rate"])),
             ]
         )
     return writer.text().encode("utf-8-sig")

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from billbyte.charges.ledger import Charge
-from billbyte.kit.money import allocate
+from billbyte.kit.money import allocate, plain_decimal
 
 SERVICE = "service"
 ACCOUNT = "account"
@@ -74,14 +74,6 @@ class Document:
     total: Decimal
     total_exact: Decimal
     fx_rates: list[dict[str, Any]]
-
-
-def plain(value: Decimal) -> str:
-    """A decimal as text without exponent or trailing zeros (``1.50`` → ``1.5``)."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 def adjustment_key(original_period: str, line_key: str) -> str:
@@ -149,7 +141,7 @@ def _rates(lines: Iterable[Charge]) -> list[dict[str, Any]]:
 def source_of(period: str, line: Charge) -> dict[str, Any]:
     source: dict[str, Any] = {"period": period, "line_key": line.line_key}
     for name in SOURCE_AMOUNTS:
-        source[name] = plain(getattr(line, name))
+        source[name] = plain_decimal(getattr(line, name))
     return source
 
 

@@ -39,7 +39,7 @@ from billbyte.invoicing.schemas import (
 from billbyte.invoicing.settings import settings_for
 from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.ids import new_id
-from billbyte.kit.money import format_amount, round_money
+from billbyte.kit.money import format_amount, plain_decimal, round_money
 from billbyte.kit.pagination import Page, parse_sequence_cursor
 from billbyte.kit.periods import validate_period
 from billbyte.kit.repository import get_owned
@@ -359,7 +359,7 @@ def lines_page(
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else documents.plain(value)
+    return None if value is None else plain_decimal(value)
 
 
 def money_text(value: Decimal, currency: str) -> str:
@@ -380,7 +380,7 @@ def line_out(line: DocumentLine) -> InvoiceLineOut:
         unit=line.unit,
         unit_price=_text(line.unit_price),
         amount=money_text(line.amount, line.currency),
-        amount_exact=documents.plain(line.amount_exact),
+        amount_exact=plain_decimal(line.amount_exact),
         currency=line.currency,
         period=line.period,
         service_period=ServicePeriod(start=line.service_start, end=line.service_end),
@@ -409,7 +409,7 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
         locale=view.locale,
         grouping=view.grouping,
         total=money_text(view.total, view.currency),
-        total_exact=documents.plain(view.total_exact),
+        total_exact=plain_decimal(view.total_exact),
         line_count=view.line_count,
         fx_rates=[FxRateOut(**rate) for rate in view.fx_rates],
         credited_invoice_id=view.credited_invoice_id,

@@ -65,6 +65,15 @@ def format_amount(amount: Decimal) -> str:
     return text
 
 
+def plain_decimal(value: Decimal) -> str:
+    """The shortest plain text of a decimal: no exponent, no trailing zeros (``1.50`` → ``1.5``,
+    ``-0.0`` → ``0``). Stored comparisons and line identities use it, so it never changes."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
 def allocate(
     amounts: list[Decimal], currency: str, keys: list[str] | None = None
 ) -> tuple[list[Decimal], Decimal]:

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from billbyte.kit.errors import InvalidInput
-from billbyte.kit.money import known_currencies
+from billbyte.kit.money import known_currencies, plain_decimal
 from billbyte.usage.canonical import (
     COLUMNS,
     COST_COLUMNS,
@@ -292,10 +292,7 @@ def totals_of(frame: pl.LazyFrame) -> dict[str, dict[str, str]]:
 def _decimal_text(value: Decimal | None) -> str:
     if value is None:
         return "0"
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text if text not in ("-0", "") else "0"
+    return plain_decimal(value)
 
 
 def fingerprint(frame: pl.LazyFrame) -> str:
