@@ -76,3 +76,4 @@ billing_period_start  # usage.manifests: a manifest's period, kept in the parsed
 billing_period_end  # usage.manifests: a manifest's period, kept in the parsed value for readers and tests
 _.auth_flow  # httpx calls an Auth's auth_flow (connectors/_http.py)
 forget  # connectors.aws.clients: tests drop the cached clients between guard settings
+_.has_credentials  # partners.models: read by PartnerAccountOut (pydantic from_attributes)

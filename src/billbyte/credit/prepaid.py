@@ -33,6 +33,7 @@ from billbyte.auth.subject import AuthSubject
 from billbyte.charges.ledger import record_change
 from billbyte.charges.models import ChargeLine, ClosedPeriod
 from billbyte.credit.models import CreditPolicy, PrepaidMovement
+from billbyte.customers import prepaid_ledger
 from billbyte.customers.models import Customer
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput
@@ -320,3 +321,7 @@ def close(
 
 def drawn_for(session: Session, customer_id: str, period: str) -> Decimal:
     return _drawn(session, customer_id).get(period, Decimal(0))
+
+
+# The customer API's prepaid_balance writes land here (customers cannot import credit).
+prepaid_ledger.register(customer_written)

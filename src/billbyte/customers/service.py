@@ -8,8 +8,7 @@ from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
 from billbyte.auth.subject import AuthSubject
-from billbyte.credit import prepaid
-from billbyte.customers import repository
+from billbyte.customers import prepaid_ledger, repository
 from billbyte.customers.models import Customer, CustomerVendor, VendorAccount
 from billbyte.customers.schemas import (
     DEFAULT_KIND,
@@ -139,7 +138,7 @@ def create(session: Session, subject: AuthSubject, data: CustomerCreate) -> tupl
             raise
         return existing, False
     if customer.prepaid_balance is not None:
-        prepaid.customer_written(session, subject, customer, customer.prepaid_balance)
+        prepaid_ledger.balance_written(session, subject, customer, customer.prepaid_balance)
     record(
         session,
         subject,
@@ -214,7 +213,7 @@ def update(
         setattr(customer, name, value)
     if "prepaid_balance" in data.model_fields_set:
         # The remaining balance is the ledger's: the write becomes a recorded adjustment.
-        prepaid.customer_written(session, subject, customer, data.prepaid_balance)
+        prepaid_ledger.balance_written(session, subject, customer, data.prepaid_balance)
     session.flush()
     after = _snapshot(customer)
     added = sorted(set(after.get("vendors") or []) - set(before.get("vendors") or []))
