@@ -12,7 +12,7 @@ from billbyte import (
     tasks,  # noqa: F401  (registers every job kind the in-process workers run)
 )
 from billbyte.analytics.endpoints import router as analytics_router
-from billbyte.api import problems, responses
+from billbyte.api import docs, problems, responses
 from billbyte.api.headers import SecurityHeadersMiddleware
 from billbyte.api.ratelimit import RateLimitMiddleware, RateLimits
 from billbyte.audit.endpoints import router as audit_router
@@ -48,10 +48,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # api/docs.py serves /docs and /redoc without a CDN
         redoc_url=None,
     )
     app.state.runtime = runtime
+    docs.install(app, title=app.title, openapi_url="/openapi.json")
     problems.install(app)
     for router in (
         partners_router,

@@ -90,7 +90,7 @@ def test_unexpected_error(runtime: Runtime) -> None:
     assert_secured(response)
 
 
-@pytest.mark.parametrize("url", ["/healthz", "/openapi.json", "/docs"])
+@pytest.mark.parametrize("url", ["/healthz", "/openapi.json", "/docs", "/redoc"])
 def test_outside_the_api(client: TestClient, url: str) -> None:
     response = client.get(url)
     assert response.status_code == 200
