@@ -19,20 +19,19 @@ from billbyte.customers.models import Customer
 
 PrepaidWriter = Callable[[Session, AuthSubject, Customer, Decimal | None], None]
 
-_writers: list[PrepaidWriter] = []
+_writer: PrepaidWriter | None = None
 
 
 def register(writer: PrepaidWriter) -> None:
-    """Called once by ``credit.prepaid`` at import; registering the same writer again is a no-op."""
-    if writer not in _writers:
-        _writers.append(writer)
+    """Called by ``credit.prepaid`` when it is imported."""
+    global _writer
+    _writer = writer
 
 
 def balance_written(
     session: Session, subject: AuthSubject, customer: Customer, requested: Decimal | None
 ) -> None:
     """``prepaid_balance`` was written through the customer API (already set on the row)."""
-    if not _writers:
+    if _writer is None:
         raise RuntimeError("No prepaid ledger is registered: import billbyte.credit.prepaid.")
-    for writer in _writers:
-        writer(session, subject, customer, requested)
+    _writer(session, subject, customer, requested)
