@@ -77,3 +77,12 @@ billing_period_end  # usage.manifests: a manifest's period, kept in the parsed v
 _.auth_flow  # httpx calls an Auth's auth_flow (connectors/_http.py)
 forget  # connectors.aws.clients: tests drop the cached clients between guard settings
 _.has_credentials  # partners.models: read by PartnerAccountOut (pydantic from_attributes)
+
+# Read by Jinja2 templates (vulture does not read templates)
+last_sign_in_at  # auth.models: shown in the console and the portal-users API (PortalUserOut)
+logo_url  # web.branding.Brand: base.html
+support_email  # web.branding.Brand: base.html
+support_phone  # web.branding.Brand: base.html
+support_url  # web.branding.Brand: base.html
+on_colour  # web.branding.Brand: base.html
+href  # web.pages.NavItem: base.html

@@ -19,6 +19,7 @@ from billbyte.audit.endpoints import router as audit_router
 from billbyte.catalog.endpoints import router as catalog_router
 from billbyte.charges.endpoints import router as charges_router
 from billbyte.connectors.endpoints import router as connectors_router
+from billbyte.console.pages import router as console_pages
 from billbyte.credit.endpoints import router as credit_router
 from billbyte.customers.endpoints import router as customers_router
 from billbyte.db.engine import read_only_engine
@@ -27,11 +28,15 @@ from billbyte.fx.endpoints import router as fx_router
 from billbyte.idempotency.middleware import IdempotencyMiddleware
 from billbyte.invoicing.endpoints import router as invoicing_router
 from billbyte.partners.endpoints import router as partners_router
+from billbyte.portal.endpoints import router as portal_users_router
+from billbyte.portal.pages import router as portal_pages
 from billbyte.pricing.endpoints import router as pricing_router
 from billbyte.rating.endpoints import router as rating_router
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.tenancy.endpoints import router as api_keys_router
 from billbyte.usage.endpoints import router as usage_router
+from billbyte.web import assets
+from billbyte.web.errors import page_error
 from billbyte.webhooks.endpoints import router as webhooks_router
 
 DESCRIPTION = """
@@ -53,7 +58,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     docs.install(app, title=app.title, openapi_url="/openapi.json")
-    problems.install(app)
+    problems.install(app, page_error=page_error)
+    assets.install(app)
     for router in (
         partners_router,
         customers_router,
@@ -71,6 +77,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         audit_router,
         api_keys_router,
         webhooks_router,
+        portal_users_router,
+        portal_pages,
+        console_pages,
     ):
         app.include_router(router)
 

@@ -15,9 +15,9 @@ import typer
 import uvicorn
 
 from billbyte import tasks  # noqa: F401  (registers every job kind, for jobs run/serve/worker)
+from billbyte.cli_support import emit, runtime_ready
 from billbyte.connectors import cli as connectors_cli
 from billbyte.connectors.service import schedule_due_collections
-from billbyte.console import emit, runtime_ready
 from billbyte.db.migrate import upgrade
 from billbyte.demo import seed
 from billbyte.fx import cli as fx_cli

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str = Field(
+        default="",
+        description="The address people reach this server at (e.g. https://billing.example.com):"
+        " used in the portal's invitation and password-reset links and, when https, to mark"
+        " session cookies Secure. Default: http://HOST:PORT.",
+    )
     purge_hold_hours: int = Field(
         default=720, description="How long a customer stays suspended before purge is allowed."
     )
@@ -151,6 +157,10 @@ class Settings(BaseSettings):
     @webhook_allow_private.setter
     def webhook_allow_private(self, value: bool) -> None:
         self.outbound_allow_private = value
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def effective_database_url(self) -> str:

@@ -220,7 +220,7 @@ def test_a_read_only_subject_cannot_import(msp: Msp) -> None:
 
 @pytest.fixture
 def cli(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    monkeypatch.setattr("billbyte.console.build_runtime", lambda: runtime)
+    monkeypatch.setattr("billbyte.cli_support.build_runtime", lambda: runtime)
     root = typer.Typer()
     root.add_typer(fx_cli.app, name="fx")
     return root

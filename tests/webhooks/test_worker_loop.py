@@ -41,9 +41,9 @@ def test_the_background_thread_delivers_and_stops(
 def test_cli_deliver_makes_one_pass(
     runtime: Runtime, tenant: Tenant, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import billbyte.console
+    import billbyte.cli_support
 
-    monkeypatch.setattr(billbyte.console, "build_runtime", lambda: runtime)
+    monkeypatch.setattr(billbyte.cli_support, "build_runtime", lambda: runtime)
     make_endpoint(tenant, receiver)
     emit(runtime, tenant.msp_id, now=utcnow())
     emit(runtime, tenant.msp_id, now=utcnow())

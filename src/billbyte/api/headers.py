@@ -25,6 +25,25 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 # no browser, proxy or CDN may keep a copy.
 API_PREFIX = "/v1"
 NO_STORE = (b"cache-control", b"no-store")
+# The portal's and console's pages: scripts only from this server (plotly.js and our own,
+# never inline), forms only to this server. Inline styles are allowed: plotly.js sets them
+# and the brand colour is one; styles cannot run code.
+PAGE_PREFIXES = ("/portal", "/console")
+PAGE_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    b"object-src 'none'; frame-ancestors 'none'",
+)
+PAGE_HEADERS = (
+    *(header for header in SECURITY_HEADERS if header[0] != b"content-security-policy"),
+    PAGE_CSP,
+    NO_STORE,
+)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 class SecurityHeadersMiddleware:
@@ -35,11 +54,16 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_api = scope["path"] == API_PREFIX or scope["path"].startswith(API_PREFIX + "/")
+        path = scope["path"]
+        if _under(path, API_PREFIX):
+            added = (*SECURITY_HEADERS, NO_STORE)
+        elif any(_under(path, prefix) for prefix in PAGE_PREFIXES):
+            added = PAGE_HEADERS  # billing data: no browser or proxy keeps a copy either
+        else:
+            added = SECURITY_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                added = (*SECURITY_HEADERS, NO_STORE) if is_api else SECURITY_HEADERS
                 names = {name for name, _ in added}
                 headers = [
                     (name, value)

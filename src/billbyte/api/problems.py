@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -77,9 +77,21 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
-def install(app: FastAPI) -> None:
+PageError = Callable[[Request, int, str, str], Response | None]
+"""Renders an error for a person (an HTML page) or answers None: the API's problem+json."""
+
+
+def install(app: FastAPI, page_error: PageError | None = None) -> None:
+    """Map every error to problem+json; where ``page_error`` answers (the portal's and the
+    console's pages), to the page it renders instead."""
+
+    def for_person(request: Request, status: int, title: str, detail: str) -> Response | None:
+        return page_error(request, status, title, detail) if page_error else None
+
     @app.exception_handler(BillByteError)
-    async def _domain(request: Request, exc: BillByteError) -> JSONResponse:
+    async def _domain(request: Request, exc: BillByteError) -> Response:
+        if (page := for_person(request, exc.status, exc.title, exc.detail)) is not None:
+            return page
         extra = dict(exc.extra)
         if exc.status == 401:
             response = problem(
@@ -93,7 +105,7 @@ def install(app: FastAPI) -> None:
         return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "field": _field_path(tuple(e.get("loc", ())), e.get("type", "")),
@@ -103,6 +115,8 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        if (page := for_person(request, 422, "Invalid input", summary)) is not None:
+            return page
         return problem(
             422,
             "validation_error",
@@ -128,19 +142,20 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route {request.method} {request.url.path}."
+        title = code.replace("_", " ").capitalize()
+        if (page := for_person(request, exc.status_code, title, detail)) is not None:
+            return page
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             allowed = _allowed_methods(request)
             headers["Allow"] = ", ".join(allowed)
             detail = f"{request.method} is not supported here; use {', '.join(allowed)}."
-        response = problem(
-            exc.status_code, code, code.replace("_", " ").capitalize(), detail, request.url.path
-        )
+        response = problem(exc.status_code, code, title, detail, request.url.path)
         response.headers.update(headers)
         return response
 

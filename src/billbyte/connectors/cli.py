@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
+from billbyte.cli_support import fail, runtime_ready
 from billbyte.connectors import service as connectors
 from billbyte.connectors.base import VendorError
-from billbyte.console import fail, runtime_ready
 
 
 def collect_command(

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.console import cli_subject, runtime_ready
+from billbyte.cli_support import cli_subject, runtime_ready
 from billbyte.fx import ecb
 from billbyte.tenancy import service as tenancy
 

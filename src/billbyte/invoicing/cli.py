@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.console import cli_subject, runtime_ready
+from billbyte.cli_support import cli_subject, runtime_ready
 from billbyte.invoicing import runs
 from billbyte.kit.periods import validate_period
 from billbyte.tenancy import service as tenancy

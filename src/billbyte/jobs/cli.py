@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.console import runtime_ready
+from billbyte.cli_support import runtime_ready
 from billbyte.jobs.service import run_pending
 
 app = typer.Typer(help="Background jobs (rating, ...).", no_args_is_help=True)

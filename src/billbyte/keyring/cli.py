@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.console import fail, runtime_ready
+from billbyte.cli_support import fail, runtime_ready
 from billbyte.keyring import rotation
 
 app = typer.Typer(help="Manage the secret key that encrypts stored secrets.", no_args_is_help=True)

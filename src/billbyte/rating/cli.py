@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.console import runtime_ready
+from billbyte.cli_support import runtime_ready
 from billbyte.kit.periods import validate_period
 from billbyte.rating import tasks as rating
 from billbyte.tenancy import service as tenancy

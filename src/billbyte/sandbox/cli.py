@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.console import emit
+from billbyte.cli_support import emit
 from billbyte.sandbox import Sandboxes, start_all
 
 

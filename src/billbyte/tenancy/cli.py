@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from billbyte.auth.roles import Role
-from billbyte.console import cli_subject, emit, runtime_ready
+from billbyte.cli_support import cli_subject, emit, runtime_ready
 from billbyte.tenancy import service as tenancy
 
 app = typer.Typer(help="Manage MSP tenants (platform operator).", no_args_is_help=True)
@@ -133,12 +133,35 @@ def user_add(
     with runtime_ready() as runtime, runtime.uow() as uow:
         tenancy.get_msp(uow.session, msp)
         user = tenancy.add_user(uow.session, cli_subject(msp), email, role.value)
+        link = tenancy.sign_in_link(
+            uow.session, cli_subject(msp), user.id, runtime.settings.effective_public_url
+        )
         uow.commit()
     emit(
         as_json,
-        {"id": user.id, "email": user.email, "role": user.role},
-        lambda: typer.echo(f"user {user.id} {user.email} ({user.role}) added"),
+        {"id": user.id, "email": user.email, "role": user.role, "sign_in_link": link},
+        lambda: typer.echo(
+            f"user {user.id} {user.email} ({user.role}) added\n"
+            f"hand over this one-time link to choose a console password: {link}"
+        ),
     )
+
+
+@user_app.command("sign-in-link")
+def user_sign_in_link(
+    msp: Annotated[str, typer.Option("--msp", help="MSP id.")],
+    user: Annotated[str, typer.Argument(help="The user's id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A new one-time link for a user to set their console password (unlocks the account;
+    earlier links stop working)."""
+    with runtime_ready() as runtime, runtime.uow() as uow:
+        tenancy.get_msp(uow.session, msp)
+        link = tenancy.sign_in_link(
+            uow.session, cli_subject(msp), user, runtime.settings.effective_public_url
+        )
+        uow.commit()
+    emit(as_json, {"sign_in_link": link}, lambda: typer.echo(link))
 
 
 @user_app.command("list")

@@ -9,14 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
-from billbyte.auth.models import ApiKey
+from billbyte.auth import web_sessions
+from billbyte.auth.models import ApiKey, MspUser
 from billbyte.auth.roles import Role
 from billbyte.auth.subject import KEY_PREFIX, AuthSubject
 from billbyte.kit.clock import utcnow
 from billbyte.kit.crypto import hash_secret
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.repository import get_owned
-from billbyte.tenancy.models import Msp, MspUser
+from billbyte.tenancy.models import Msp
 
 
 @dataclass(frozen=True)
@@ -136,3 +137,17 @@ def revoke_api_key(session: Session, subject: AuthSubject, key_id: str) -> ApiKe
             after={"revoked": True},
         )
     return key
+
+
+def get_user(session: Session, msp_id: str, user_id: str) -> MspUser:
+    return get_owned(session, MspUser, msp_id, user_id, what="user")
+
+
+def sign_in_link(session: Session, subject: AuthSubject, user_id: str, public_url: str) -> str:
+    """A one-time link where a staff member sets their console password (an invitation for
+    a new user, a reset for one who forgot it or is locked out). Shown once; only the
+    newest link works."""
+    user = get_user(session, subject.msp_id, user_id)
+    token = web_sessions.issue_reset(session, web_sessions.CONSOLE, user, subject.actor)
+    record(session, subject, "user.sign_in_link_issued", "user", user.id, before=None, after=None)
+    return f"{public_url}/console/reset/{token}"

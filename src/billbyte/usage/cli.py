@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from billbyte.auth.roles import Role
 from billbyte.auth.subject import AuthSubject
-from billbyte.console import fail, runtime_ready
+from billbyte.cli_support import fail, runtime_ready
 from billbyte.kit.errors import BillByteError, NotFound
 from billbyte.partners.models import PartnerAccount
 from billbyte.runtime import Runtime

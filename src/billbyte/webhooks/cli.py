@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from billbyte.console import runtime_ready
+from billbyte.cli_support import runtime_ready
 from billbyte.webhooks import worker
 
 app = typer.Typer(help="Send webhook deliveries.", no_args_is_help=True)

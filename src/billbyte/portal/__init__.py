@@ -1,0 +1,1 @@
+"""The enterprise cost portal: pages for a customer's users, under their MSP's brand."""

@@ -1,0 +1,1 @@
+"""Pages for people: templates, sessions in cookies, CSRF, translations, static assets."""
