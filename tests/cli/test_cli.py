@@ -171,6 +171,8 @@ def test_demo_is_idempotent(cli: Cli) -> None:
     # three customers with existing accounts, one provisioned through the sandboxes
     assert first["customers"] == second["customers"] == 4
     assert second["partner_accounts"] == first["partner_accounts"]
+    # the two past months invoiced once, for the three customers with usage
+    assert first["invoices"] == second["invoices"] == 6
     assert [m["name"] for m in cli.json("msp", "list")["data"]] == ["Demo Hosting GmbH"]
     with cli.api() as api:
         headers = _bearer(second["api_key"])
@@ -188,7 +190,8 @@ def test_demo_is_idempotent(cli: Cli) -> None:
                 "data"
             ]
         ]
-        assert len(links) == 5  # per the demo data set: 2 + 2 + 1 (+ NEWCO-9 once provisioned)
+        # per the demo data set: 2 + 2 + 3 (+ NEWCO-9 once provisioned)
+        assert len(links) == 7
     # Even if the saved key is lost, a third run reuses the MSP and hands out a working key.
     (cli.var_dir / "demo_api_key").unlink()
     third = cli.json("demo")
