@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -150,10 +150,22 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     emit(
         as_json,
         result,
-        lambda: typer.echo(
-            f"Demo MSP {result['msp_id']} ready ({result['customers']} customers).\n"
-            f"Demo admin API key: {result['api_key']}"
-        ),
+        lambda: typer.echo(_demo_banner(result)),
+    )
+
+
+def _demo_banner(result: dict[str, Any]) -> str:
+    sign_in = result["sign_in"]
+    staff = ", ".join(f"{email} ({role})" for role, email in sign_in["staff"].items())
+    return (
+        f"Demo MSP {result['msp_id']} ready ({result['customers']} customers).\n"
+        f"Demo admin API key: {result['api_key']}\n"
+        f"Portal:  {sign_in['portal_url']}\n"
+        f"         as {', '.join(sign_in['portal_users'])}\n"
+        f"Console: {sign_in['console_url']}\n"
+        f"         as {staff}\n"
+        f"Password for every demo user: {sign_in['password']}\n"
+        f"API docs: {sign_in['console_url'].rsplit('/console', 1)[0]}/docs"
     )
 
 

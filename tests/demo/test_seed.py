@@ -18,12 +18,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from billbyte.auth.models import PortalUser
+from billbyte.auth.passwords import hash_password
 from billbyte.charges.models import ChargeLine
 from billbyte.demo import history, seed
 from billbyte.invoicing.models import InvoiceRun
 from billbyte.kit.vendors import Vendor
 from billbyte.runtime import Runtime
 from billbyte.usage.models import UsageSlice
+from tests.web import people
 
 # Who each generated sub-account (or, for Google, billing subaccount) belongs to.
 OWNERS = {
@@ -207,3 +210,31 @@ def test_seeding_again_changes_no_total_and_adds_no_invoice(
         assert invoice["period_start"][:7] == "2026-12"
         assert Decimal(invoice["total_exact"]) == december[(external_id, "2026-12")]
         assert invoice["currency"] == currency
+
+
+def test_the_printed_demo_users_sign_in_to_the_portal_and_the_console(
+    runtime: Runtime, client: TestClient
+) -> None:
+    result = seed(runtime, today=date(2026, 12, 2))
+    sign_in = result["sign_in"]
+    assert sign_in["portal_url"].endswith(f"/portal/sign-in?brand={result['msp_id']}")
+    for email in sign_in["portal_users"]:
+        client.cookies.clear()
+        response = people.sign_in(client, "portal", email, sign_in["password"])
+        assert response.status_code == 303, email
+    for role, email in sign_in["staff"].items():
+        client.cookies.clear()
+        response = people.sign_in(client, "console", email, sign_in["password"])
+        assert response.status_code == 303, role
+    # seeding again keeps a password its user changed
+    with runtime.uow() as uow:
+        user = uow.session.scalar(
+            select(PortalUser).where(PortalUser.email == sign_in["portal_users"][0])
+        )
+        assert user is not None
+        user.password_hash = hash_password("changed by the user since")
+        uow.commit()
+    seed(runtime, today=date(2026, 12, 2))
+    client.cookies.clear()
+    kept = people.sign_in(client, "portal", sign_in["portal_users"][0], "changed by the user since")
+    assert kept.status_code == 303

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import httpx
 from fastapi.testclient import TestClient
 
 from billbyte.auth.models import MspUser, PortalUser
@@ -70,7 +71,7 @@ def csrf_token(html: str) -> str:
 
 def sign_in(
     client: TestClient, audience: str, email: str, password: str = PASSWORD, next: str = ""
-) -> object:
+) -> httpx.Response:
     """Post the sign-in form as a browser does (the form's token and its cookie)."""
     page = client.get(f"/{audience}/sign-in")
     assert page.status_code == 200, page.text
@@ -88,5 +89,5 @@ def sign_in(
 
 def signed_in_client(client: TestClient, audience: str, person: Person) -> TestClient:
     response = sign_in(client, audience, person.email, person.password)
-    assert getattr(response, "status_code", None) == 303, getattr(response, "text", response)
+    assert response.status_code == 303, response.text
     return client

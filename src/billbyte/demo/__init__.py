@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billbyte.auth.models import MspUser, PortalUser
+from billbyte.auth.passwords import hash_password
 from billbyte.auth.roles import Role
 from billbyte.auth.subject import AuthSubject
 from billbyte.charges.models import ClosedPeriod
@@ -37,6 +39,7 @@ from billbyte.kit.vendors import Vendor
 from billbyte.partners import service as partners
 from billbyte.partners.models import PartnerAccount
 from billbyte.partners.schemas import PartnerAccountCreate
+from billbyte.portal import users as portal_users
 from billbyte.pricing import service as pricing
 from billbyte.pricing.models import PricePlan
 from billbyte.pricing.schemas import PricePlanIn, PriceRuleIn
@@ -190,6 +193,7 @@ def seed(runtime: Runtime, *, today: date | None = None) -> dict[str, Any]:
         "partner_accounts": {v.value: a.id for v, a in by_vendor.items()},
         "periods": periods,
         "invoices": invoices,
+        "sign_in": sign_ins(runtime, msp.id),
     }
 
 
@@ -355,8 +359,62 @@ def _invoice_past_months(
         )
 
 
+# Demo sign-ins, printed by `billbyte demo` and in the README: a demo's, never a real
+# deployment's (real users get a one-time link from `billbyte user add` or the console).
+DEMO_PASSWORD = "billbyte-demo-2026"
+DEMO_STAFF = [
+    ("admin@demo-hosting.example", Role.ADMIN, "Ada Admin"),
+    ("billing@demo-hosting.example", Role.BILLING, "Bill Billing"),
+    ("helpdesk@demo-hosting.example", Role.HELPDESK, "Hedda Helpdesk"),
+]
+DEMO_PORTAL_USERS = {
+    "ACME-001": ("finance@acme.example", "Anna Finanz"),
+    "GLOBEX-7": ("finance@globex.example", "George Ledger"),
+    "INITECH-42": ("finance@initech.example", "Kenji Keiri"),
+}
+
+
 def _seed_portal(runtime: Runtime, subject: AuthSubject, customers: dict[str, str]) -> None:
-    """STUB POINT (coordinator): the customer-portal users and a budget of the demo
-    customers (external id → customer id) go here, once the portal's models exist."""
-    log.debug("demo portal: nothing to seed yet for %d customers", len(customers))
-    _ = (runtime, subject)
+    """Staff who sign in to the console (one per role) and a portal user for each customer
+    with usage, all with the demo password. A password someone has changed since is kept."""
+    with runtime.uow() as uow:
+        session = uow.session
+        for email, role, name in DEMO_STAFF:
+            staff = session.scalar(
+                select(MspUser).where(MspUser.msp_id == subject.msp_id, MspUser.email == email)
+            )
+            if staff is None:
+                staff = tenancy.add_user(session, subject, email, role.value)
+                staff.name = name
+            if staff.password_hash is None:
+                staff.password_hash = hash_password(DEMO_PASSWORD)
+        for external_id, (email, name) in DEMO_PORTAL_USERS.items():
+            customer_id = customers.get(external_id)
+            if customer_id is None:
+                continue
+            person = session.scalar(select(PortalUser).where(PortalUser.email == email))
+            if person is None:
+                person = portal_users.invite(
+                    session,
+                    subject,
+                    customer_id,
+                    email=email,
+                    name=name,
+                    locale=None,
+                    public_url=runtime.settings.effective_public_url,
+                ).user
+            if person.password_hash is None:
+                person.password_hash = hash_password(DEMO_PASSWORD)
+        uow.commit()
+
+
+def sign_ins(runtime: Runtime, msp_id: str) -> dict[str, Any]:
+    """Where and as whom to sign in to the demo's portal and console."""
+    base = runtime.settings.effective_public_url
+    return {
+        "portal_url": f"{base}/portal/sign-in?brand={msp_id}",
+        "console_url": f"{base}/console/sign-in",
+        "password": DEMO_PASSWORD,
+        "portal_users": [email for email, _ in DEMO_PORTAL_USERS.values()],
+        "staff": {role.value: email for email, role, _ in DEMO_STAFF},
+    }
