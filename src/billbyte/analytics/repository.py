@@ -1,36 +1,36 @@
-"""Queries of the cost read model (``analytics.models``) for the portal, the console and
-the analytics endpoint.
+"""Queries of the cost read model (``analytics.models``) for the portal, the console and the
+analytics endpoint.
 
 Every function takes ``(session, msp_id, customer_id, period, ...)``, scopes by the MSP and
 the customer, and raises :class:`~billbyte.kit.errors.NotFound` for a customer of another
-MSP (``customers.repository.get_customer``). A customer-period has a few thousand rows,
-so each query reads the rows its filters select (by SQL) and sums them in Python: amounts
-are exact decimals, which SQLite cannot add. All amounts are in the customer's currency
-(the charge lines' own), rounded to its minor unit; any selection of rows adds up exactly
-to the charges it covers, so breakdowns, daily trends and CSV rows of one filter agree
-to the minor unit.
+MSP (``customers.repository.get_customer``). Filters become SQL conditions (a tag filter
+becomes the list of the period's tag sets that match it) and amounts are summed by SQL, as
+integer minor units: exact on PostgreSQL and SQLite alike. All amounts are in the customer's
+currency (the charge lines' own), rounded to its minor unit; any selection of rows adds up
+exactly to the charges it covers, so breakdowns, daily trends and CSV rows of one filter
+agree to the minor unit.
 
-Forecast (one rule, also used by ``GET /v1/customers/{id}/analytics``): a linear run rate
-— the period's amount so far divided by the days with usage, times the days of the
-period, while the period is not over; once it is over, what was spent.
+Forecast (one rule, also used by ``GET /v1/customers/{id}/analytics``): a linear run rate —
+the period's amount so far divided by the days with usage, times the days of the period,
+while the period is not over; once it is over, what was spent.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, distinct, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from billbyte.analytics.models import CostResource, CostRollup
+from billbyte.analytics.models import CostResource, CostRollup, CostUsageDay
 from billbyte.customers import repository as customers
 from billbyte.kit.errors import InvalidInput
-from billbyte.kit.money import round_money
+from billbyte.kit.money import minor_units, round_money
 from billbyte.kit.periods import Period, parse_period
 
 UNTAGGED = "(untagged)"
@@ -130,21 +130,24 @@ class MonthComparison:
 
 
 # -- reading rows ---------------------------------------------------------------------------
+# -- scoping and filtering --------------------------------------------------------------------
+
+_T = CostRollup.__table__
 
 
 @dataclass(frozen=True)
-class RollupRow:
-    kind: str
-    day: date
-    vendor: str
-    service: str
-    account: str | None
-    region: str | None
-    tags: str | None
-    currency: str
-    amount: Decimal
-    billing_currency: str
-    cost: Decimal
+class Scope:
+    """A checked customer-period and the SQL conditions of a filter."""
+
+    month: Period
+    customer_id: str
+    currency: str  # the period's rows', else the customer's
+    scale: int  # the currency's minor units
+    base: tuple[ColumnElement[bool], ...]  # the customer-period, unfiltered
+    where: tuple[ColumnElement[bool], ...]  # base and the filter
+
+    def amount(self, units: Any) -> Decimal:
+        return Decimal(int(units or 0)).scaleb(-self.scale)
 
 
 def _month(period: str) -> Period:
@@ -158,74 +161,52 @@ def _check(filters: CostFilter, month: Period) -> None:
             raise InvalidInput(f"{name} must lie within the period {month}.", field=name)
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         raise InvalidInput("date_from must not be after date_to.", field="date_from")
+    for name in ("vendors", "services", "accounts", "regions"):
+        if len(getattr(filters, name)) > _CHUNK:
+            raise InvalidInput(f"At most {_CHUNK} values per filter.", field=name)
 
 
-def read_rows(
+def scope(
     session: Session, msp_id: str, customer_id: str, period: str, filters: CostFilter = ALL
-) -> tuple[str, list[RollupRow]]:
-    """The period's currency (its rows', else the customer's) and the rows ``filters``
-    select (one per charge line, day, region and tag set)."""
+) -> Scope:
+    """The customer of ``msp_id`` (else NotFound) and ``filters`` as SQL conditions."""
     month = _month(period)
     customer = customers.get_customer(session, msp_id, customer_id)
     _check(filters, month)
-    table = CostRollup.__table__
-    query = select(
-        table.c.kind,
-        table.c.day,
-        table.c.vendor,
-        table.c.service,
-        table.c.sub_account_id,
-        table.c.region,
-        table.c.tags,
-        table.c.currency,
-        table.c.amount,
-        table.c.billing_currency,
-        table.c.cost,
-    ).where(
-        table.c.msp_id == msp_id,
-        table.c.customer_id == customer.id,
-        table.c.period == str(month),
-    )
+    base = (_T.c.msp_id == msp_id, _T.c.customer_id == customer.id, _T.c.period == str(month))
+    where: list[ColumnElement[bool]] = list(base)
     if filters.date_from:
-        query = query.where(table.c.day >= filters.date_from)
+        where.append(_T.c.day >= filters.date_from)
     if filters.date_to:
-        query = query.where(table.c.day <= filters.date_to)
+        where.append(_T.c.day <= filters.date_to)
     if filters.vendors:
-        query = query.where(table.c.vendor.in_(_bounded(filters.vendors)))
+        where.append(_T.c.vendor.in_(list(filters.vendors)))
     if filters.services:
-        query = query.where(table.c.service.in_(_bounded(filters.services)))
-    rows = [RollupRow(*r) for r in session.execute(query)]
+        where.append(_T.c.service.in_(list(filters.services)))
     if filters.accounts:
-        wanted = set(filters.accounts)
-        rows = [r for r in rows if (r.account if r.account is not None else NO_ACCOUNT) in wanted]
+        where.append(_values_or_null(_T.c.sub_account_id, filters.accounts, NO_ACCOUNT))
     if filters.regions:
-        wanted = set(filters.regions)
-        rows = [r for r in rows if (r.region if r.region is not None else NO_REGION) in wanted]
+        where.append(_values_or_null(_T.c.region, filters.regions, NO_REGION))
     if filters.tag is not None:
         key, value = filters.tag
-        rows = [r for r in rows if _tag_value(r.tags, key) == value]
-    currency = rows[0].currency if rows else _period_currency(session, msp_id, customer, month)
-    return currency, rows
+        sets = session.scalars(select(_T.c.tags).where(*base).distinct()).all()
+        matching = [t for t in sets if _tag_value(t, key) == value]
+        where.append(_values_or_null(_T.c.tags, matching, None))
+    found = session.scalar(select(_T.c.currency).where(*base).limit(1))
+    currency = str(found or customer.currency)
+    return Scope(month, customer.id, currency, minor_units(currency), base, tuple(where))
 
 
-def _bounded(values: Sequence[str]) -> list[str]:
-    if len(values) > _CHUNK:
-        raise InvalidInput(f"At most {_CHUNK} values per filter.", field="filters")
-    return list(values)
-
-
-def _period_currency(session: Session, msp_id: str, customer: Any, month: Period) -> str:
-    table = CostRollup.__table__
-    found = session.scalar(
-        select(table.c.currency)
-        .where(
-            table.c.msp_id == msp_id,
-            table.c.customer_id == customer.id,
-            table.c.period == str(month),
-        )
-        .limit(1)
-    )
-    return str(found or customer.currency)
+def _values_or_null(
+    column: Any, values: Sequence[str | None], null_label: str | None
+) -> ColumnElement[bool]:
+    real = [v for v in values if v is not None and v != null_label]
+    conditions: list[ColumnElement[bool]] = []
+    if real:
+        conditions.append(column.in_(real))
+    if any(v is None or v == null_label for v in values):
+        conditions.append(column.is_(None))
+    return or_(*conditions) if conditions else false()
 
 
 def _parsed(tags: str | None) -> dict[str, str]:
@@ -236,21 +217,13 @@ def _tag_value(tags: str | None, key: str) -> str:
     return _parsed(tags).get(key, UNTAGGED)
 
 
-def _total(values: Iterable[Decimal], currency: str) -> Decimal:
-    # Each value is at the minor unit: the sum is exact; round_money fixes the exponent.
-    return round_money(sum(values, Decimal(0)), currency)
-
-
-def _label(row: RollupRow, dimension: str) -> str:
-    if dimension == "vendor":
-        return row.vendor
-    if dimension == "service":
-        return row.service
-    if dimension == "account":
-        return row.account if row.account is not None else NO_ACCOUNT
-    if dimension == "region":
-        return row.region if row.region is not None else NO_REGION
-    return _tag_value(row.tags, dimension[len(TAG_PREFIX) :])
+_COLUMNS = {
+    "vendor": _T.c.vendor,
+    "service": _T.c.service,
+    "account": _T.c.sub_account_id,
+    "region": _T.c.region,
+}
+_NULL_LABELS = {"account": NO_ACCOUNT, "region": NO_REGION}
 
 
 def _dimension(dimension: str) -> str:
@@ -263,15 +236,32 @@ def _dimension(dimension: str) -> str:
     )
 
 
-def sums_by(rows: Iterable[RollupRow], dimension: str, currency: str) -> list[tuple[str, Decimal]]:
-    """The amounts of ``rows`` by a checked ``dimension``'s label, largest first."""
-    sums: dict[str, Decimal] = {}
-    for row in rows:
-        label = _label(row, dimension)
-        sums[label] = sums.get(label, Decimal(0)) + row.amount
-    return sorted(
-        ((k, round_money(v, currency)) for k, v in sums.items()), key=lambda kv: (-kv[1], kv[0])
-    )
+def sums_by(
+    session: Session, where: Sequence[ColumnElement[bool]], dimension: str
+) -> dict[str, int]:
+    """Minor units by the label of a checked ``dimension`` over the rows ``where`` selects."""
+    column = _T.c.tags if dimension.startswith(TAG_PREFIX) else _COLUMNS[dimension]
+    sums: dict[str, int] = {}
+    for value, units in session.execute(
+        select(column, func.sum(_T.c.amount_minor)).where(*where).group_by(column)
+    ):
+        if dimension.startswith(TAG_PREFIX):
+            label = _tag_value(value, dimension[len(TAG_PREFIX) :])
+        else:
+            label = value if value is not None else _NULL_LABELS.get(dimension, "")
+        sums[label] = sums.get(label, 0) + int(units or 0)
+    return sums
+
+
+def _ordered(sums: dict[str, int], where: Scope) -> list[tuple[str, Decimal]]:
+    return [
+        (label, where.amount(units))
+        for label, units in sorted(sums.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def _units(session: Session, where: Sequence[ColumnElement[bool]]) -> int:
+    return int(session.scalar(select(func.sum(_T.c.amount_minor)).where(*where)) or 0)
 
 
 # -- the queries ----------------------------------------------------------------------------
@@ -281,8 +271,8 @@ def period_total(
     session: Session, msp_id: str, customer_id: str, period: str, filters: CostFilter = ALL
 ) -> tuple[Decimal, str]:
     """The amount ``filters`` select, and the currency."""
-    currency, rows = read_rows(session, msp_id, customer_id, period, filters)
-    return _total((r.amount for r in rows), currency), currency
+    where = scope(session, msp_id, customer_id, period, filters)
+    return where.amount(_units(session, where.where)), where.currency
 
 
 def daily_trend(
@@ -290,15 +280,21 @@ def daily_trend(
 ) -> list[tuple[date, Decimal]]:
     """The amount of every day of the filtered range (the period by default), zeros
     included."""
-    month = _month(period)
-    currency, rows = read_rows(session, msp_id, customer_id, period, filters)
-    first = filters.date_from or month.first_day
-    last = filters.date_to or month.last_day
-    sums: dict[date, Decimal] = {}
-    for row in rows:
-        sums[row.day] = sums.get(row.day, Decimal(0)) + row.amount
+    where = scope(session, msp_id, customer_id, period, filters)
+    first = filters.date_from or where.month.first_day
+    last = filters.date_to or where.month.last_day
+    sums = {
+        _day(day): int(units or 0)
+        for day, units in session.execute(
+            select(_T.c.day, func.sum(_T.c.amount_minor)).where(*where.where).group_by(_T.c.day)
+        )
+    }
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return [(day, round_money(sums.get(day, Decimal(0)), currency)) for day in days]
+    return [(day, where.amount(sums.get(day, 0))) for day in days]
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def breakdown(
@@ -310,29 +306,32 @@ def breakdown(
     filters: CostFilter = ALL,
 ) -> list[tuple[str, Decimal]]:
     """The filtered amount by ``dimension`` (vendor, service, account, region or
-    tag:<key>), largest first; adds up exactly to the filtered total. Rows without the
-    dimension are labelled ``UNTAGGED``, ``NO_REGION`` or ``NO_ACCOUNT``."""
+    tag:<key>), largest first, then by label; adds up exactly to the filtered total. Rows
+    without the dimension are labelled ``UNTAGGED``, ``NO_REGION`` or ``NO_ACCOUNT``."""
     dimension = _dimension(dimension)
-    currency, rows = read_rows(session, msp_id, customer_id, period, filters)
-    return sums_by(rows, dimension, currency)
+    where = scope(session, msp_id, customer_id, period, filters)
+    return _ordered(sums_by(session, where.where, dimension), where)
 
 
 def filter_options(session: Session, msp_id: str, customer_id: str, period: str) -> FilterOptions:
     """The distinct values of the period, for the filter form."""
-    month = _month(period)
-    currency, rows = read_rows(session, msp_id, customer_id, period)
+    where = scope(session, msp_id, customer_id, period)
+
+    def values_of(column: Any) -> list[Any]:
+        return list(session.scalars(select(column).where(*where.base).distinct()))
+
     tags: dict[str, set[str]] = {}
-    for text in {r.tags for r in rows}:
+    for text in values_of(_T.c.tags):
         for key, value in _parsed(text).items():
             tags.setdefault(key, set()).add(value)
     return FilterOptions(
-        currency=currency,
-        first_day=month.first_day,
-        last_day=month.last_day,
-        vendors=sorted({r.vendor for r in rows}),
-        services=sorted({r.service for r in rows}),
-        accounts=sorted({_label(r, "account") for r in rows}),
-        regions=sorted({_label(r, "region") for r in rows}),
+        currency=where.currency,
+        first_day=where.month.first_day,
+        last_day=where.month.last_day,
+        vendors=sorted(values_of(_T.c.vendor)),
+        services=sorted(values_of(_T.c.service)),
+        accounts=sorted(a if a is not None else NO_ACCOUNT for a in values_of(_T.c.sub_account_id)),
+        regions=sorted(r if r is not None else NO_REGION for r in values_of(_T.c.region)),
         tags={key: sorted(values) for key, values in sorted(tags.items())},
     )
 
@@ -385,33 +384,53 @@ def _ranking(
 def cost_rows(
     session: Session, msp_id: str, customer_id: str, period: str, filters: CostFilter = ALL
 ) -> list[CostRow]:
-    """The filtered rows (by day, vendor, service, account, region and tag set), in that
+    """The filtered rows by day, vendor, service, account, region and tag set, in that
     order, for the CSV export; they add up exactly to the filtered total."""
-    _, rows = read_rows(session, msp_id, customer_id, period, filters)
-    sums: dict[tuple[Any, ...], Decimal] = {}
-    for r in rows:
-        key = (r.day, r.vendor, r.service, r.account, r.region, r.tags, r.currency)
-        sums[key] = sums.get(key, Decimal(0)) + r.amount
-    return [
+    where = scope(session, msp_id, customer_id, period, filters)
+    columns = (_T.c.day, _T.c.vendor, _T.c.service, _T.c.sub_account_id, _T.c.region, _T.c.tags)
+    rows = [
         CostRow(
-            day=day,
+            day=_day(day),
             vendor=vendor,
             service=service,
             account=account,
             region=region,
             tags=_parsed(tags),
-            amount=round_money(amount, row_currency),
-            currency=row_currency,
+            amount=where.amount(units),
+            currency=where.currency,
         )
-        for (day, vendor, service, account, region, tags, row_currency), amount in sorted(
-            sums.items(), key=lambda kv: tuple("" if v is None else str(v) for v in kv[0])
+        for day, vendor, service, account, region, tags, units in session.execute(
+            select(*columns, func.sum(_T.c.amount_minor)).where(*where.where).group_by(*columns)
         )
     ]
+    return sorted(
+        rows,
+        key=lambda r: (r.day, r.vendor, r.service, r.account or "", r.region or "", str(r.tags)),
+    )
 
 
-def days_with_usage(rows: Iterable[Any]) -> int:
-    """Days that have usage (not only fees or licences): the forecast's run-rate divisor."""
-    return len({r.day for r in rows if r.kind == "usage"})
+def usage_cost_by_day(
+    session: Session, msp_id: str, customer_id: str, period: str
+) -> list[tuple[date, str, Decimal]]:
+    """The vendor's cost of the rated usage per day and billing currency, exact."""
+    where = scope(session, msp_id, customer_id, period)
+    table = CostUsageDay.__table__
+    rows = session.execute(
+        select(table.c.day, table.c.billing_currency, table.c.cost).where(
+            table.c.msp_id == msp_id,
+            table.c.customer_id == where.customer_id,
+            table.c.period == str(where.month),
+        )
+    )
+    return sorted((_day(d), c, v) for d, c, v in rows)
+
+
+def usage_days(session: Session, where: Sequence[ColumnElement[bool]]) -> int:
+    """Days with usage (not only fees or licences): the forecast's run-rate divisor."""
+    return int(
+        session.scalar(select(func.count(distinct(_T.c.day))).where(*where, _T.c.kind == "usage"))
+        or 0
+    )
 
 
 def forecast_amount(
@@ -427,9 +446,9 @@ def forecast_amount(
 
 def forecast(session: Session, msp_id: str, customer_id: str, period: str, today: date) -> Decimal:
     """The period's forecast amount (linear run rate; what was spent once it is over)."""
-    currency, rows = read_rows(session, msp_id, customer_id, period)
-    total = _total((r.amount for r in rows), currency)
-    return forecast_amount(total, days_with_usage(rows), period, today, currency)
+    where = scope(session, msp_id, customer_id, period)
+    total = where.amount(_units(session, where.base))
+    return forecast_amount(total, usage_days(session, where.base), period, today, where.currency)
 
 
 def month_comparison(
@@ -437,47 +456,44 @@ def month_comparison(
 ) -> MonthComparison:
     """This period to ``today`` against the previous period over as many days, with the
     services, accounts and regions that moved most."""
-    month = _month(period)
+    now = scope(session, msp_id, customer_id, period)
     try:
-        before = month.add_months(-1)
+        before = now.month.add_months(-1)
     except ValueError:
         raise InvalidInput("The period has no previous period.", field="period") from None
-    previous_length = (before.last_day - before.first_day).days + 1
-    cut = min(today, month.last_day)
-    days = max(0, (cut - month.first_day).days + 1)
-    previous_days = min(days, previous_length)
-    currency, rows = read_rows(session, msp_id, customer_id, period)
-    current = [r for r in rows if (r.day - month.first_day).days < days]
-    previous_currency_found, previous_rows = read_rows(session, msp_id, customer_id, str(before))
-    previous = [r for r in previous_rows if (r.day - before.first_day).days < previous_days]
+    then = scope(session, msp_id, customer_id, str(before))
+    cut = min(today, now.month.last_day)
+    days = max(0, (cut - now.month.first_day).days + 1)
+    previous_days = min(days, (before.last_day - before.first_day).days + 1)
+    now_where = (*now.base, _T.c.day < now.month.first_day + timedelta(days=days))
+    then_where = (*then.base, _T.c.day < before.first_day + timedelta(days=previous_days))
     drivers: dict[str, list[Driver]] = {}
     for dimension in ("service", "account", "region"):
-        now = dict(sums_by(current, dimension, currency))
-        then = dict(sums_by(previous, dimension, previous_currency_found))
-        drivers[dimension] = sorted(
-            (
-                Driver(
-                    label=label,
-                    previous=then.get(label, round_money(Decimal(0), currency)),
-                    current=now.get(label, round_money(Decimal(0), currency)),
-                    delta=now.get(label, Decimal(0)) - then.get(label, Decimal(0)),
-                )
-                for label in set(now) | set(then)
-            ),
-            key=lambda d: (-abs(d.delta), d.label),
-        )
-    current_total = _total((r.amount for r in current), currency)
-    previous_total = _total((r.amount for r in previous), previous_currency_found)
+        current = sums_by(session, now_where, dimension)
+        previous = sums_by(session, then_where, dimension)
+        found = [
+            Driver(
+                label=label,
+                previous=then.amount(previous.get(label, 0)),
+                current=now.amount(current.get(label, 0)),
+                delta=now.amount(current.get(label, 0)) - then.amount(previous.get(label, 0)),
+            )
+            for label in set(current) | set(previous)
+        ]
+        drivers[dimension] = sorted(found, key=lambda d: (-abs(d.delta), d.label))
+    current_total = now.amount(_units(session, now_where))
+    previous_total = then.amount(_units(session, then_where))
+    has_previous = session.scalar(select(_T.c.id).where(*then.base).limit(1)) is not None
     return MonthComparison(
-        period=str(month),
+        period=str(now.month),
         previous_period=str(before),
-        currency=currency,
-        previous_currency=previous_currency_found if previous_rows else None,
+        currency=now.currency,
+        previous_currency=then.currency if has_previous else None,
         days=days,
         previous_days=previous_days,
         current=current_total,
         previous=previous_total,
-        previous_full=_total((r.amount for r in previous_rows), previous_currency_found),
+        previous_full=then.amount(_units(session, then.base)),
         delta=current_total - previous_total,
         drivers=drivers,
     )

@@ -27,13 +27,14 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 import polars as pl
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import String, delete, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from billbyte.analytics.models import RANKED, CostResource, CostRollup
+from billbyte.analytics.models import RANKED, CostResource, CostRollup, CostUsageDay
 from billbyte.charges import ledger
 from billbyte.charges.ledger import Charge
-from billbyte.kit.money import allocate
+from billbyte.db.base import Money
+from billbyte.kit.money import allocate, minor_units
 from billbyte.kit.periods import Period
 
 # Exact weights are kept at the stored precision (NUMERIC(38, 18)), so a rebuild from
@@ -88,10 +89,11 @@ def after_rating(
     ``resource_id``). ``closed``: customers whose ``period`` is invoiced and whose late data
     became adjustment lines on their next open month, which is rebuilt from its stored
     cells (the closed period keeps its rollups)."""
-    cells, resources = _from_detail(detail, period, rated)
+    found = _from_detail(detail, period, rated)
     for customer_id in rated:
-        rebuild(session, msp_id, customer_id, period, cells.get(customer_id, {}))
-        _write_ranking(session, msp_id, customer_id, period, resources.get(customer_id, []))
+        rebuild(session, msp_id, customer_id, period, found.cells.get(customer_id, {}))
+        _write_ranking(session, msp_id, customer_id, period, found.resources.get(customer_id, []))
+        _write_days(session, msp_id, customer_id, period, found.days.get(customer_id, []))
     for customer_id in closed:
         target = _next_open_month(period, ledger.closed_periods_of(session, customer_id))
         rebuild(session, msp_id, customer_id, target, {})
@@ -105,14 +107,20 @@ def _next_open_month(period: str, closed: set[str]) -> str:
     return str(month)
 
 
-def _from_detail(
-    detail: pl.DataFrame | None, period: str, customers: Sequence[str]
-) -> tuple[dict[str, dict[str, list[Cell]]], dict[str, list[dict[str, Any]]]]:
-    """customer → line key → cells, and customer → ranked resources, from the rating."""
-    cells: dict[str, dict[str, list[Cell]]] = {}
-    resources: dict[str, list[dict[str, Any]]] = {}
+@dataclass
+class _Found:
+    """What the rating's rows say, per customer."""
+
+    cells: dict[str, dict[str, list[Cell]]]  # line key → cells
+    resources: dict[str, list[dict[str, Any]]]  # the ranked resources
+    days: dict[str, list[dict[str, Any]]]  # the usage cost per day and billing currency
+
+
+def _from_detail(detail: pl.DataFrame | None, period: str, customers: Sequence[str]) -> _Found:
+    found = _Found({}, {}, {})
+    cells, resources = found.cells, found.resources
     if detail is None or detail.is_empty() or not customers:
-        return cells, resources
+        return found
     month = Period.parse(period)
     frame = detail.filter(
         pl.col("customer_id").is_in(pl.Series(list(customers), dtype=pl.String).implode())
@@ -155,7 +163,12 @@ def _from_detail(
     for item in ranked.iter_rows(named=True):
         item["amount"], item["cost"] = _stored(item["amount"]), _stored(item["cost"])
         resources.setdefault(item.pop("customer_id"), []).append(item)
-    return cells, resources
+    days = frame.group_by("customer_id", "day", "billing_currency").agg(pl.col("cost").sum())
+    for customer_id, day, billing_currency, cost in days.iter_rows():
+        found.days.setdefault(customer_id, []).append(
+            {"day": day, "billing_currency": billing_currency, "cost": _stored(cost)}
+        )
+    return found
 
 
 def _stored(value: Decimal | None) -> Decimal:
@@ -174,23 +187,57 @@ def rebuild(
     """Make the customer-period's rollups say what its charge lines say: each line's cells
     from ``fresh`` (the rating's), else the cells stored for it, else one cell."""
     table = CostRollup.__table__
-    stored_rows = session.execute(
-        select(table).where(
+    existing = _existing(session, table, msp_id, customer_id, period, _CELL_KEY)
+    stored: dict[str, list[Cell]] = {}
+    for row in existing.values():
+        stored.setdefault(row["line_key"], []).append(
+            Cell(
+                row["day"], row["region"], row["tags"], Decimal(row["exact"]), Decimal(row["cost"])
+            )
+        )
+    lines = ledger.lines_by_month(session, customer_id, [period]).get(period, [])
+    wanted = _rows(msp_id, customer_id, period, lines, fresh, stored)
+    _apply(session, table, existing, wanted, _CELL_KEY)
+
+
+_SCOPE = ("msp_id", "customer_id", "period")
+_CELL_KEY = ("line_key", "day", "region", "tags")
+_RESOURCE_KEY = ("resource_id", "vendor", "service_name", "billing_currency", "currency")
+_DAY_KEY = ("day", "billing_currency")
+
+
+def _existing(
+    session: Session,
+    table: Any,
+    msp_id: str,
+    customer_id: str,
+    period: str,
+    key: tuple[str, ...],
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The stored rows by natural key, amounts as the database holds them (text on SQLite):
+    decoding thousands of them only to compare would cost more than the rebuild."""
+    columns = [
+        type_coerce(c, String).label(c.name) if isinstance(c.type, Money) else c for c in table.c
+    ]
+    rows = session.execute(
+        select(*columns).where(
             table.c.msp_id == msp_id,
             table.c.customer_id == customer_id,
             table.c.period == period,
         )
-    ).all()
-    stored: dict[str, list[Cell]] = {}
-    existing: dict[CellKey, Any] = {}
-    for row in stored_rows:
-        stored.setdefault(row.line_key, []).append(
-            Cell(row.day, row.region, row.tags, row.exact, row.cost)
-        )
-        existing[(row.line_key, row.day, row.region, row.tags)] = row
-    lines = ledger.lines_by_month(session, customer_id, [period]).get(period, [])
-    wanted = _rows(msp_id, customer_id, period, lines, fresh, stored)
-    _apply(session, table, existing, wanted)
+    )
+    names = list(rows.keys())
+    found = {}
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        found[tuple(values[name] for name in key)] = values
+    return found
+
+
+def _same(stored: Any, value: Any) -> bool:
+    if isinstance(value, Decimal) and isinstance(stored, str):
+        return stored == format(value, "f")  # what ``Money`` writes on SQLite
+    return bool(stored == value)
 
 
 def _rows(
@@ -208,6 +255,7 @@ def _rows(
         [line.sell_local for line in lines], currency, [line.line_key for line in lines]
     )
     month = Period.parse(period)
+    scale = minor_units(currency)
     out: dict[CellKey, dict[str, Any]] = {}
     for line, target in zip(lines, targets, strict=True):
         cells = fresh.get(line.line_key) or stored.get(line.line_key) or [_single(line, month)]
@@ -226,7 +274,7 @@ def _rows(
                 "region": cell.region,
                 "tags": cell.tags,
                 "currency": currency,
-                "amount": amount,
+                "amount_minor": int(amount.scaleb(scale)),
                 "exact": cell.exact,
                 "billing_currency": line.billing_currency,
                 "cost": cell.cost,
@@ -272,23 +320,45 @@ def _sum(values: Iterable[Decimal]) -> Decimal:
 def _apply(
     session: Session,
     table: Any,
-    existing: dict[Any, Any],
+    existing: dict[Any, dict[str, Any]],
     wanted: dict[Any, dict[str, Any]],
+    key_names: tuple[str, ...],
 ) -> None:
     """Delete, update and insert only what differs (a re-rating that changes nothing
     writes nothing)."""
-    gone = [row.id for key, row in existing.items() if key not in wanted]
+    gone = [row["id"] for key, row in existing.items() if key not in wanted]
     for start in range(0, len(gone), 500):
         session.execute(delete(table).where(table.c.id.in_(gone[start : start + 500])))
     new = []
+    # The scope (MSP, customer, period) and the key are equal already.
+    compared = [
+        n for n in next(iter(wanted.values()), {}) if n not in _SCOPE and n not in key_names
+    ]
     for key, values in wanted.items():
         row = existing.get(key)
         if row is None:
             new.append(values)
-        elif any(getattr(row, name) != value for name, value in values.items()):
-            session.execute(update(table).where(table.c.id == row.id).values(**values))
+        elif not all(_same(row[name], values[name]) for name in compared):
+            session.execute(update(table).where(table.c.id == row["id"]).values(**values))
     if new:
         session.execute(insert(table), new)
+
+
+def _write_days(
+    session: Session, msp_id: str, customer_id: str, period: str, days: list[dict[str, Any]]
+) -> None:
+    table = CostUsageDay.__table__
+    existing = _existing(session, table, msp_id, customer_id, period, _DAY_KEY)
+    wanted = {
+        tuple(d[name] for name in _DAY_KEY): {
+            "msp_id": msp_id,
+            "customer_id": customer_id,
+            "period": period,
+            **d,
+        }
+        for d in days
+    }
+    _apply(session, table, existing, wanted, _DAY_KEY)
 
 
 def _write_ranking(
@@ -299,18 +369,9 @@ def _write_ranking(
     resources: list[dict[str, Any]],
 ) -> None:
     table = CostResource.__table__
-    existing = {
-        (r.resource_id, r.vendor, r.service_name, r.billing_currency, r.currency): r
-        for r in session.execute(
-            select(table).where(
-                table.c.msp_id == msp_id,
-                table.c.customer_id == customer_id,
-                table.c.period == period,
-            )
-        )
-    }
+    existing = _existing(session, table, msp_id, customer_id, period, _RESOURCE_KEY)
     wanted = {
-        (r["resource_id"], r["vendor"], r["service_name"], r["billing_currency"], r["currency"]): {
+        tuple(r[name] for name in _RESOURCE_KEY): {
             "msp_id": msp_id,
             "customer_id": customer_id,
             "period": period,
@@ -318,4 +379,4 @@ def _write_ranking(
         }
         for r in resources
     }
-    _apply(session, table, existing, wanted)
+    _apply(session, table, existing, wanted, _RESOURCE_KEY)

@@ -48,18 +48,14 @@ def analytics(
     del runtime
     validate_period(period)
     customer = customers.get_customer(session, subject.msp_id, customer_id)
-    currency, rows = rollups.read_rows(session, subject.msp_id, customer.id, period)
-    total = sum((r.amount for r in rows), Decimal(0))
-    vendors = rollups.sums_by(rows, "vendor", currency)
-    services = rollups.sums_by(rows, "service", currency)
-    per_day: dict[tuple[date, str], Decimal] = {}
-    for r in rows:
-        if r.kind == "usage":
-            key = (r.day, r.billing_currency)
-            per_day[key] = per_day.get(key, Decimal(0)) + r.cost
+    where = rollups.scope(session, subject.msp_id, customer.id, period)
+    currency = where.currency
+    vendors = rollups.breakdown(session, subject.msp_id, customer.id, period, "vendor")
+    services = rollups.breakdown(session, subject.msp_id, customer.id, period, "service")
+    total = sum((amount for _, amount in vendors), Decimal(0))
     daily = [
         {"day": d.isoformat(), "currency": c, "cost": _text(v)}
-        for (d, c), v in sorted(per_day.items())
+        for d, c, v in rollups.usage_cost_by_day(session, subject.msp_id, customer.id, period)
     ]
     top = [
         {
@@ -73,7 +69,7 @@ def analytics(
     month = Period.parse(period)
     forecast = _forecast(
         total,
-        rollups.days_with_usage(rows),
+        len({d["day"] for d in daily}),
         period,
         month.first_day,
         month.last_day,
