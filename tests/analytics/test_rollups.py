@@ -269,15 +269,24 @@ def test_every_view_matches_the_independent_computation(
             '{"team": "data"}',
         }
 
-        # A resource is ranked per service (as the help desk's list always was).
-        by_resource: dict[tuple[str, str], Decimal] = {}
-        for c in cells:
-            if c["resource"]:
-                key = (c["resource"], c["service"])
-                by_resource[key] = by_resource.get(key, D(0)) + c["amount"]
+        # A resource is ranked per service, at its vendor cost and at the service's average
+        # price of the month (the service's amount over its cost).
+        cost: dict[tuple[str, str], Decimal] = {}
+        for u in world.march:
+            cost[(u.resource, u.service)] = cost.get((u.resource, u.service), D(0)) + u.cost
+        price = {
+            service: (
+                sum((u.amount for u in world.march if u.service == service), D(0))
+                / sum((u.cost for u in world.march if u.service == service), D(0))
+            ).quantize(D("1e-18"))
+            for service in (EC2, S3, LAMBDA)
+        }
+        amount = {k: (c * price[k[1]]).quantize(D("0.01")) for k, c in cost.items()}
         top = rollups.top_resources(session, msp, customer, PERIOD, limit=5)
-        assert [r.amount for r in top] == sorted(by_resource.values(), reverse=True)[:5]
-        assert all(by_resource[(r.resource_id, str(r.service_name))] == r.amount for r in top)
+        assert [r.amount for r in top] == sorted(amount.values(), reverse=True)[:5]
+        assert all(amount[(r.resource_id, str(r.service_name))] == r.amount for r in top)
+        by_cost = rollups.top_resources_by_cost(session, msp, customer, PERIOD, limit=7)
+        assert [r.cost for r in by_cost] == sorted(cost.values(), reverse=True)[:7]
         assert all(r.currency == "EUR" and r.billing_currency == "USD" for r in top)
 
 

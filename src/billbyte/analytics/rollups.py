@@ -147,9 +147,9 @@ def _from_detail(detail: pl.DataFrame | None, period: str, customers: Sequence[s
         cells.setdefault(customer_id, {}).setdefault(key, []).append(
             Cell(day, region, tags, _stored(exact), _stored(cost))
         )
-    # Each service's effective price per day (sell / cost), for the resource ranking.
+    # Each service's average price over the period (sell / cost), for the resource ranking.
     prices = frame.group_by(
-        "customer_id", "partner_account_id", "vendor", "service_name", "billing_currency", "day"
+        "customer_id", "partner_account_id", "vendor", "service_name", "billing_currency"
     ).agg(
         pl.col("sell_local").sum().alias("sell"), pl.col("cost").sum(), pl.col("currency").first()
     )
@@ -170,10 +170,10 @@ def _resources(
     customers: Sequence[str],
     prices: pl.DataFrame | None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The costliest resources of each customer: the vendor's cost per resource, and its
-    amount at its service's effective price of each day (the service-day's amount over its
-    cost, exact where one price applies to the whole service-day, as a plan's rules
-    usually do). Read from the usage slices in one lean pass: pricing every resource-day
+    """The costliest resources of each customer: the vendor's cost per resource (exact),
+    and its amount at its service's average price of the period (the service's amount
+    over its cost; exact where one price and one exchange rate apply to the whole
+    service-month). Read from the usage slices in one lean pass: pricing every resource
     with the rating would multiply the rating's rows by the number of resources."""
     found: dict[str, list[dict[str, Any]]] = {}
     if prices is None or prices.is_empty() or not customers:
@@ -181,22 +181,15 @@ def _resources(
     lines = scan_slices(usage_store, current_slices(session, msp_id, period))
     if lines is None:
         return found
-    month = Period.parse(period)
-    keys = ["customer_id", "partner_account_id", "service_name", "billing_currency", "day"]
+    keys = ["customer_id", "partner_account_id", "service_name", "billing_currency"]
     costs = (
         mapping.map_to_customers(lines, mapping.links_frame(session, msp_id), only=customers)
         .filter(pl.col("resource_id").is_not_null())
-        .with_columns(
-            pl.col("charge_period_start")
-            .dt.date()
-            .clip(month.first_day, month.last_day)
-            .alias("day")
-        )
         .group_by([*keys, "resource_id"])
         .agg(pl.col("billed_cost").sum().alias("cost"))
         .collect()
     )
-    # sell / cost per service-day, computed exactly in Decimal on the few thousand rows.
+    # sell / cost per service, computed exactly in Decimal on the few rows.
     ratio_rows = [
         (*key, currency, vendor, _ratio(sell, cost))
         for *key, vendor, sell, cost, currency in prices.select(
