@@ -81,8 +81,9 @@ def write_usage(path: Path, rows: int, resources: int, sub_accounts: int) -> Non
         writer.writerow(HEADER)
         for index in range(rows):
             day = 1 + index % 31
-            service, category = SERVICES[index % len(SERVICES)]
             resource = rng.randrange(resources)
+            # A resource (an instance, a bucket) belongs to one service.
+            service, category = SERVICES[resource % len(SERVICES)]
             cost = f"{rng.randint(1, 5_000_000) / 10**6:.6f}"
             writer.writerow(
                 [
