@@ -3,6 +3,7 @@
 
 from billbyte.audit import models as audit_models
 from billbyte.auth import models as auth_models
+from billbyte.budgets import models as budget_models
 from billbyte.catalog import models as catalog_models
 from billbyte.charges import models as charge_models
 from billbyte.connectors import models as connector_models
@@ -35,4 +36,5 @@ ALL = (
     invoicing_models,
     catalog_models,
     connector_models,
+    budget_models,
 )

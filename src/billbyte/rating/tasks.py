@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billbyte.budgets import service as budgets
 from billbyte.catalog import licence_lines
 from billbyte.credit import prepaid
 from billbyte.credit import service as credit
@@ -47,6 +48,9 @@ def rate_and_settle(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
         # Closed months' late data lands on an open month: prepaid draws follow it.
         prepaid.settle_customers(session, [c for c in run.customers if c.id in settled])
         credit.evaluate(
+            session, msp_id, period, [c for c in run.open_customers if c.id not in result.errors]
+        )
+        budgets.evaluate(
             session, msp_id, period, [c for c in run.open_customers if c.id not in result.errors]
         )
         uow.commit()
