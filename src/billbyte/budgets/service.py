@@ -98,12 +98,17 @@ def check(fields: BudgetFields, currency: str) -> BudgetFields:
     return BudgetFields(amount=amount, thresholds=thresholds, name=name, vendor=vendor)
 
 
+def _money(amount: Decimal, currency: str) -> str:
+    """At the currency's minor unit, whatever the backend read back (``1000`` → ``1000.00``)."""
+    return format_amount(round_money(amount, currency))
+
+
 def budget_out(budget: Budget) -> BudgetOut:
     return BudgetOut(
         id=budget.id,
         customer_id=budget.customer_id,
         name=budget.name,
-        amount=format_amount(budget.amount),
+        amount=_money(budget.amount, budget.currency),
         currency=budget.currency,
         vendor=budget.vendor,
         thresholds=list(budget.thresholds),
@@ -119,8 +124,8 @@ def alert_out(alert: BudgetAlert) -> BudgetAlertOut:
         budget_id=alert.budget_id,
         period=alert.period,
         threshold=alert.threshold,
-        spend=format_amount(alert.spend),
-        amount=format_amount(alert.amount),
+        spend=_money(alert.spend, alert.currency),
+        amount=_money(alert.amount, alert.currency),
         currency=alert.currency,
         occurred_at=alert.occurred_at,
     )
@@ -130,7 +135,7 @@ def _snapshot(budget: Budget) -> dict[str, Any]:
     return {
         "customer_id": budget.customer_id,
         "name": budget.name,
-        "amount": format_amount(budget.amount),
+        "amount": _money(budget.amount, budget.currency),
         "currency": budget.currency,
         "vendor": budget.vendor,
         "thresholds": list(budget.thresholds),
@@ -338,8 +343,8 @@ def _notify(session: Session, customer: Customer, budget: Budget, alert: BudgetA
             "vendor": budget.vendor,
             "period": alert.period,
             "threshold": alert.threshold,
-            "spend": format_amount(alert.spend),
-            "amount": format_amount(alert.amount),
+            "spend": _money(alert.spend, alert.currency),
+            "amount": _money(alert.amount, alert.currency),
             "currency": alert.currency,
         },
     )
