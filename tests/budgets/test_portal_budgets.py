@@ -80,7 +80,7 @@ def test_a_portal_user_sees_spend_against_its_budget_and_the_alerts(
     text = _text(page.text)
     assert "Cloud spend" in text
     assert "$612.50" in text and "$1,000.00" in text
-    assert "61.25 %" in text  # 612.50 / 1000
+    assert "61.25&nbsp;%" in page.text  # 612.50 / 1000
     assert "Cloud spend reached 50 %: $612.50 of $1,000.00." in text
     assert 'aria-current="page"' in page.text
     # Another month: no alert, no spend.

@@ -34,7 +34,13 @@ from billbyte.web.branding import Brand
 
 router = APIRouter(include_in_schema=False)
 ACTIVE = "/portal/budgets"
-VENDORS = [(v.value, v.value) for v in Vendor]
+VENDOR_NAMES = {
+    Vendor.AWS.value: "AWS",
+    Vendor.AZURE.value: "Microsoft Azure",
+    Vendor.GCP.value: "Google Cloud",
+    Vendor.MICROSOFT365.value: "Microsoft 365",
+}
+VENDORS = [(v.value, VENDOR_NAMES.get(v.value, v.value)) for v in Vendor]
 DONE = {
     "created": "Budget created.",
     "updated": "Budget saved.",
@@ -166,6 +172,7 @@ def _list(
         page=page,
         values=values or BLANK,
         vendors=VENDORS,
+        vendor_names=VENDOR_NAMES,
         error=error,
         notices=notices,
     )
