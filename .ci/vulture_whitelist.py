@@ -86,3 +86,6 @@ support_phone  # web.branding.Brand: base.html
 support_url  # web.branding.Brand: base.html
 on_colour  # web.branding.Brand: base.html
 href  # web.pages.NavItem: base.html
+alert_id  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
+budget_name  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
+statuses  # portal.budgets.BudgetsPage: portal/templates/budgets/list.html
