@@ -97,3 +97,6 @@ month_comparison  # analytics.repository
 previous_period  # analytics.repository.MonthComparison, read by the portal's page
 previous_currency  # analytics.repository.MonthComparison, read by the portal's page
 previous_full  # analytics.repository.MonthComparison, read by the portal's page
+alert_id  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
+budget_name  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
+statuses  # portal.budgets.BudgetsPage: portal/templates/budgets/list.html
