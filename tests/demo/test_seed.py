@@ -238,3 +238,21 @@ def test_the_printed_demo_users_sign_in_to_the_portal_and_the_console(
     client.cookies.clear()
     kept = people.sign_in(client, "portal", sign_in["portal_users"][0], "changed by the user since")
     assert kept.status_code == 303
+
+
+def test_every_demo_customer_with_usage_has_a_budget_above_its_last_invoice(
+    runtime: Runtime, client: TestClient
+) -> None:
+    result = seed(runtime, today=date(2026, 12, 2))
+    get = _api(client, result["api_key"])
+    for external_id, customer_id in _customers(get).items():
+        invoices = _finalized(get, customer_id)
+        if not invoices:
+            continue
+        budgets = get(f"/v1/customers/{customer_id}/budgets")["data"]
+        assert len(budgets) == 1, external_id
+        last = max(invoices, key=lambda invoice: invoice["period_start"])
+        assert Decimal(budgets[0]["amount"]) >= Decimal(last["total"]) * Decimal("1.1")
+    seed(runtime, today=date(2026, 12, 2))  # again: still one budget each
+    for customer_id in _customers(get).values():
+        assert len(get(f"/v1/customers/{customer_id}/budgets")["data"]) <= 1

@@ -12,7 +12,7 @@ import csv
 import logging
 import tempfile
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,10 @@ from billbyte.auth.models import MspUser, PortalUser
 from billbyte.auth.passwords import hash_password
 from billbyte.auth.roles import Role
 from billbyte.auth.subject import AuthSubject
+from billbyte.budgets import service as budgets
 from billbyte.charges.models import ClosedPeriod
 from billbyte.connectors.service import sync_for
+from billbyte.customers import repository as customer_repository
 from billbyte.customers import service as customers
 from billbyte.customers.models import VendorAccount
 from billbyte.customers.schemas import CustomerCreate, VendorAccountCreate
@@ -185,7 +187,7 @@ def seed(runtime: Runtime, *, today: date | None = None) -> dict[str, Any]:
     invoices = _invoice_past_months(
         runtime, subject, periods[:-1], list(customer_ids.values()), today
     )
-    _seed_portal(runtime, subject, customer_ids)
+    _seed_portal(runtime, subject, customer_ids, periods[-1])
     return {
         "msp_id": msp.id,
         "api_key": api_key,
@@ -374,7 +376,9 @@ DEMO_PORTAL_USERS = {
 }
 
 
-def _seed_portal(runtime: Runtime, subject: AuthSubject, customers: dict[str, str]) -> None:
+def _seed_portal(
+    runtime: Runtime, subject: AuthSubject, customers: dict[str, str], period: str
+) -> None:
     """Staff who sign in to the console (one per role) and a portal user for each customer
     with usage, all with the demo password. A password someone has changed since is kept."""
     with runtime.uow() as uow:
@@ -405,7 +409,34 @@ def _seed_portal(runtime: Runtime, subject: AuthSubject, customers: dict[str, st
                 ).user
             if person.password_hash is None:
                 person.password_hash = hash_password(DEMO_PASSWORD)
+            _seed_budget(session, subject, customer_id, period)
         uow.commit()
+
+
+def _seed_budget(session: Session, subject: AuthSubject, customer_id: str, period: str) -> None:
+    """A monthly budget a little above the last invoice, so this month shows how far it
+    has come (and crosses its 50 % threshold by mid-month); evaluated now, as a rating
+    would, so the portal shows its alerts at once."""
+    if budgets.list_budgets(session, subject, customer_id):
+        return
+    last = session.scalar(
+        select(Invoice)
+        .where(Invoice.customer_id == customer_id, Invoice.kind == INVOICE)
+        .order_by(Invoice.period_start.desc())
+        .limit(1)
+    )
+    if last is None or last.total <= 0:
+        return
+    step = Decimal(10000) if last.currency == "JPY" else Decimal(100)
+    amount = ((last.total * Decimal("1.1")) / step).to_integral_value(ROUND_CEILING) * step
+    budgets.create(
+        session,
+        subject,
+        customer_id,
+        budgets.BudgetFields(amount=amount, thresholds=[50, 80, 100], name="Cloud spend"),
+    )
+    customer = customer_repository.get_customer(session, subject.msp_id, customer_id)
+    budgets.evaluate(session, subject.msp_id, period, [customer])
 
 
 def sign_ins(runtime: Runtime, msp_id: str) -> dict[str, Any]:
