@@ -27,6 +27,21 @@ def current_slices(session: Session, msp_id: str, period: str) -> list[UsageSlic
     )
 
 
+def slices_of_import(session: Session, msp_id: str, import_id: str) -> list[UsageSlice]:
+    """The current slices an import wrote (what the store now holds from its files)."""
+    return list(
+        session.scalars(
+            select(UsageSlice)
+            .where(
+                UsageSlice.msp_id == msp_id,
+                UsageSlice.import_id == import_id,
+                UsageSlice.is_current.is_(True),
+            )
+            .order_by(UsageSlice.billing_period, UsageSlice.id)
+        )
+    )
+
+
 def billed_periods(session: Session, msp_id: str) -> set[str]:
     """Periods in which the MSP has current usage."""
     return set(
