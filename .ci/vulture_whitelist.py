@@ -86,3 +86,11 @@ support_phone  # web.branding.Brand: base.html
 support_url  # web.branding.Brand: base.html
 on_colour  # web.branding.Brand: base.html
 href  # web.pages.NavItem: base.html
+
+# Console page data read by the templates (console/*_views.py dataclasses)
+actions  # console.customers_views.CustomerPage
+portal_users  # console.customers_views.CustomerPage
+consequence  # console.customers_views.ActionPreview
+imports  # console.partners_views.UploadPage
+reconciliation  # console.partners_views.ImportPage
+file_lines  # console.partners_views.Reconciliation

@@ -123,9 +123,8 @@ def issue_credit_note(
     """As ``POST /v1/invoices/{id}/credit-notes`` with one line; returns the note's id."""
     views.get_view(session, subject, invoice_id)  # another MSP's invoice: 404 first
     try:
-        body = CreditNoteCreate(
-            lines=[{"description": description, "amount": amount}],  # type: ignore[list-item]
-            reason=reason,
+        body = CreditNoteCreate.model_validate(
+            {"lines": [{"description": description, "amount": amount}], "reason": reason}
         )
     except ValidationError as invalid:
         first = invalid.errors()[0]

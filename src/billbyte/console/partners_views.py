@@ -113,10 +113,6 @@ class Reconciliation:
     file_lines: int
     stored_lines: int
 
-    @property
-    def matches(self) -> bool:
-        return self.file == self.stored and self.file_lines == self.stored_lines
-
 
 @dataclass(frozen=True)
 class ImportPage:
