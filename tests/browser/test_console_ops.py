@@ -107,8 +107,14 @@ def test_staff_upload_a_vendor_file_and_see_the_reconciliation(
     shoot(page, "console-partners")
     page.locator(f'tr[data-partner="{account}"]').get_by_role("link", name="Upload a file").click()
     page.get_by_label(re.compile("^File")).set_input_files(str(path))
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda request: sent.append(request.resource_type) if request.method == "POST" else None,
+    )
     page.get_by_role("button", name="Upload and import").click()
     expect(page).to_have_url(re.compile(r"/imports/"), timeout=60_000)
+    assert sent == ["xhr"]  # sent by upload.js, whose progress events feed the <progress>
     billed = page.locator('tr[data-currency="USD"][data-field="billed_cost"]')
     expect(billed.locator("td[data-file]")).to_have_attribute(
         "data-file", str(expected["BilledCost"])

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from billbyte.app import create_app
 from billbyte.connectors.models import ServiceAction
@@ -274,3 +274,35 @@ def test_another_msps_customer_is_404_on_every_page_and_post(
     )
     assert "THEIRS" not in staff.get("/console/customers").text
     assert my_user  # my own user exists and stays
+
+
+def _statements(runtime: Runtime, client: TestClient, url: str) -> int:
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(runtime.engine, "before_cursor_execute", count)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_the_list_asks_the_database_the_same_number_of_times_for_3_or_30_customers(
+    runtime: Runtime, tenant: Tenant
+) -> None:
+    staff = console(runtime, tenant.msp_id, "helpdesk")
+
+    def add(first: int, last: int) -> None:
+        for index in range(first, last):
+            created = make_customer(tenant, f"C-{index:03d}", credit_limit="100")["id"]
+            add_charges(runtime, tenant.msp_id, created, PERIOD, ["1.25", "2.50"], currency="USD")
+
+    add(0, 3)
+    few = _statements(runtime, staff, "/console/customers")
+    add(3, 30)
+    many = _statements(runtime, staff, "/console/customers")
+    assert many == few  # no query per customer
+    assert staff.get("/console/customers").text.count("$3.75") == 30
