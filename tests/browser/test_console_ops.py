@@ -16,7 +16,7 @@ from billbyte.runtime import Runtime
 from tests.api.factories import make_customer, make_partner
 from tests.conftest import Tenant
 from tests.connectors.test_framework import MemoryVendor, _drain, _setup, vendor  # noqa: F401
-from tests.invoicing.conftest import add_charges
+from tests.invoicing.conftest import add_charges, close, customer
 from tests.usage.generate import write_focus
 from tests.web.people import PASSWORD, add_staff
 
@@ -123,4 +123,24 @@ def test_staff_upload_a_vendor_file_and_see_the_reconciliation(
     assert stored is not None and Decimal(stored) == expected["BilledCost"]
     expect(page.locator("#reconciliation .status-error")).to_have_count(0)
     shoot(page, "console-import")
+    page.context.close()
+
+
+def test_staff_see_invoices_and_the_margin_chart(
+    browser: Browser, live_server: str, runtime: Runtime, tenant: Tenant
+) -> None:
+    for external, amounts in (("A", ["1210.40", "388.15"]), ("B", ["650.10", "77.70"])):
+        created = customer(tenant, external)
+        add_charges(runtime, tenant.msp_id, created, "2026-09", amounts)
+    close(runtime, tenant.msp_id, "2026-09")
+    staff = add_staff(runtime, tenant.msp_id, "billing")
+    page = signed_in_page(browser, live_server, staff.email)
+    page.get_by_role("link", name="Invoices").click()
+    expect(page.locator("#invoice-list")).to_contain_text("INV-000002")
+    shoot(page, "console-invoices")
+    page.goto(f"{live_server}/console/margin?period=2026-09&group_by=customer")
+    expect(page.locator(".chart .main-svg").first).to_be_visible(timeout=30_000)
+    api = tenant.get("/v1/reports/margin", params={"period": "2026-09"}).json()["rows"]
+    expect(page.locator("#margin tbody tr")).to_have_count(len(api))
+    shoot(page, "console-margin")
     page.context.close()
