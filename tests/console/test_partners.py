@@ -101,6 +101,7 @@ def test_upload_imports_the_file_and_shows_the_reconciliation(
         assert Decimal(found.group(1)) == expected[column] == Decimal(api["totals"]["USD"][field])
         assert Decimal(found.group(2)) == expected[column]
     assert "status-error" not in page.text  # every figure matches
+    assert f"/imports/{import_id}" in staff.get(f"/console/partners/{account}/upload").text
     # the summary of the stored usage says the same
     summary = tenant.get(
         "/v1/usage/summary", params={"period": "2026-10", "partner_account_id": account}

@@ -61,10 +61,9 @@ class UploadPage:
 
 def upload_page(session: Session, subject: AuthSubject, account_id: str) -> UploadPage:
     account = partners.get_account(session, subject.msp_id, account_id)
-    page = usage_service.list_imports(
-        session, subject, partner_account_id=account.id, status=None, cursor=None, limit=1000
+    return UploadPage(
+        account, usage.latest_imports(session, subject.msp_id, account.id, IMPORTS_SHOWN)
     )
-    return UploadPage(account, list(reversed(page.items))[:IMPORTS_SHOWN])
 
 
 def uploaded_files(files: list[Any]) -> list[UploadFile]:
