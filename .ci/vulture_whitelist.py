@@ -100,3 +100,11 @@ previous_full  # analytics.repository.MonthComparison, read by the portal's page
 alert_id  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
 budget_name  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
 statuses  # portal.budgets.BudgetsPage: portal/templates/budgets/list.html
+
+# Console page data read by the templates (console/*_views.py dataclasses)
+actions  # console.customers_views.CustomerPage
+portal_users  # console.customers_views.CustomerPage
+consequence  # console.customers_views.ActionPreview
+imports  # console.partners_views.UploadPage
+reconciliation  # console.partners_views.ImportPage
+file_lines  # console.partners_views.Reconciliation

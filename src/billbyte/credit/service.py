@@ -116,8 +116,12 @@ def spend(session: Session, customer: Customer, period: str) -> Decimal:
 EXHAUSTED = Decimal("1000.00")
 
 
-def standing(session: Session, customer: Customer, period: str) -> Standing:
-    total = spend(session, customer, period)
+def standing(
+    session: Session, customer: Customer, period: str, spent: Decimal | None = None
+) -> Standing:
+    """``spent``: the period's spend when the caller has it already (a list of many
+    customers sums their charge lines in one query); otherwise it is read here."""
+    total = spend(session, customer, period) if spent is None else spent
     if customer.prepaid_balance is not None:
         drawn = prepaid.drawn_for(session, customer.id, period)
         base = customer.prepaid_balance + drawn

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billbyte.customers.models import Customer, CustomerVendor, VendorAccount
@@ -32,6 +32,34 @@ def vendor_states(session: Session, customer_id: str) -> list[CustomerVendor]:
             .order_by(CustomerVendor.vendor)
         )
     )
+
+
+def vendor_states_of_msp(session: Session, msp_id: str) -> dict[str, list[CustomerVendor]]:
+    """Every customer's provisioning states, by customer id, in one query (lists of many
+    customers must not ask once per customer)."""
+    states: dict[str, list[CustomerVendor]] = {}
+    for state in session.scalars(
+        select(CustomerVendor)
+        .where(CustomerVendor.msp_id == msp_id)
+        .order_by(CustomerVendor.customer_id, CustomerVendor.vendor)
+    ):
+        states.setdefault(state.customer_id, []).append(state)
+    return states
+
+
+def search(session: Session, msp_id: str, text: str, limit: int) -> list[Customer]:
+    """The MSP's customers whose name or external id contains ``text`` (any case), by name;
+    all of them for an empty ``text``."""
+    stmt = select(Customer).where(Customer.msp_id == msp_id)
+    if text:
+        pattern = (
+            "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        stmt = stmt.where(
+            func.lower(Customer.name).like(pattern, escape="\\")
+            | func.lower(Customer.external_id).like(pattern, escape="\\")
+        )
+    return list(session.scalars(stmt.order_by(Customer.name, Customer.id).limit(limit)))
 
 
 def vendor_state(

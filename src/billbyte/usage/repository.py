@@ -9,7 +9,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billbyte.usage.models import UsageSlice
+from billbyte.usage.models import UsageImport, UsageSlice
 
 
 def current_slices(session: Session, msp_id: str, period: str) -> list[UsageSlice]:
@@ -23,6 +23,38 @@ def current_slices(session: Session, msp_id: str, period: str) -> list[UsageSlic
                 UsageSlice.is_current.is_(True),
             )
             .order_by(UsageSlice.id)
+        )
+    )
+
+
+def slices_of_import(session: Session, msp_id: str, import_id: str) -> list[UsageSlice]:
+    """The current slices an import wrote (what the store now holds from its files)."""
+    return list(
+        session.scalars(
+            select(UsageSlice)
+            .where(
+                UsageSlice.msp_id == msp_id,
+                UsageSlice.import_id == import_id,
+                UsageSlice.is_current.is_(True),
+            )
+            .order_by(UsageSlice.billing_period, UsageSlice.id)
+        )
+    )
+
+
+def latest_imports(
+    session: Session, msp_id: str, partner_account_id: str, limit: int
+) -> list[UsageImport]:
+    """A partner account's most recent imports, the latest first."""
+    return list(
+        session.scalars(
+            select(UsageImport)
+            .where(
+                UsageImport.msp_id == msp_id,
+                UsageImport.partner_account_id == partner_account_id,
+            )
+            .order_by(UsageImport.id.desc())
+            .limit(limit)
         )
     )
 
