@@ -51,8 +51,14 @@ def test_an_admin_creates_a_plan_and_adds_a_rule(runtime: Runtime, tenant: Tenan
     saved = post(
         admin,
         f"/console/pricing/plans/{plan_id}/rules",
-        {"intent": "save", "name": "AWS +7", "adjustment": "markup_percent", "value": "7",
-         "vendor": "aws", "basis": "cost"},  # fmt: skip
+        {
+            "intent": "save",
+            "name": "AWS +7",
+            "adjustment": "markup_percent",
+            "value": "7",
+            "vendor": "aws",
+            "basis": "cost",
+        },  # fmt: skip
     )
     assert saved.status_code == 303, saved.text
     rules = tenant.get(f"/v1/price-plans/{plan_id}").json()["rules"]
@@ -136,8 +142,13 @@ def test_the_preview_is_the_api_preview_before_and_after_and_saves_nothing(
     response = post(
         admin,
         f"/console/pricing/plans/{plan_id}/rules",
-        {"intent": "preview", "adjustment": "markup_percent", "value": "50",
-         "service_name": "Amazon Simple Storage Service", "period": PERIOD},  # fmt: skip
+        {
+            "intent": "preview",
+            "adjustment": "markup_percent",
+            "value": "50",
+            "service_name": "Amazon Simple Storage Service",
+            "period": PERIOD,
+        },  # fmt: skip
     )
     assert response.status_code == 200, response.text
     assert _rules(runtime) == rules_before  # the preview saved nothing

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from billbyte.api.deps import RuntimeDep
+from billbyte.auth.web_sessions import WebSubject
 from billbyte.console import pricing_views as views
 from billbyte.console.admin_views import notices
 from billbyte.console.common import PAGES, ConsoleForm, Staff, acting, brand, text
 from billbyte.kit.clock import utcnow
 from billbyte.kit.errors import Conflict, InvalidInput
 from billbyte.runtime import Runtime
-from billbyte.auth.web_sessions import WebSubject
 
 router = APIRouter(include_in_schema=False)
 ACTIVE = "/console/pricing"
@@ -97,8 +97,10 @@ def _plan(
             raise InvalidInput("The rule is not this plan's.")
         return {
             "plan": found,
-            "rule": rule or (views.rule_values_of(editing) if editing else
-                             dict.fromkeys(views.RULE_FIELDS, "")),  # fmt: skip
+            "rule": rule
+            or (
+                views.rule_values_of(editing) if editing else dict.fromkeys(views.RULE_FIELDS, "")
+            ),  # fmt: skip
         }
 
     return _page(
@@ -126,7 +128,9 @@ def plans(request: Request, runtime: RuntimeDep, subject: Staff, done: Done = No
 
 
 @router.post("/console/pricing/plans", response_class=HTMLResponse)
-def create_plan(request: Request, runtime: RuntimeDep, subject: Staff, form: ConsoleForm) -> Response:
+def create_plan(
+    request: Request, runtime: RuntimeDep, subject: Staff, form: ConsoleForm
+) -> Response:
     try:
         with runtime.uow() as uow:
             plan = views.create_plan(uow.session, acting(subject), form)

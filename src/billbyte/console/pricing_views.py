@@ -114,9 +114,7 @@ def rule_values_of(rule: PriceRuleOut) -> dict[str, str]:
     for name in RULE_FIELDS:
         current = getattr(rule, name)
         if name == "tiers":
-            values[name] = "\n".join(
-                f"{t['up_to'] or ''}: {t['percent']}" for t in (current or [])
-            )
+            values[name] = "\n".join(f"{t['up_to'] or ''}: {t['percent']}" for t in (current or []))
         elif name == "value":
             values[name] = "" if current is None else format(current, "f")
         elif current is not None:

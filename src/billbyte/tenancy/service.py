@@ -163,9 +163,7 @@ def _other_user(session: Session, subject: AuthSubject, user_id: str) -> MspUser
     subject.require_admin()
     user = get_user(session, subject.msp_id, user_id)
     if subject.actor.endswith(f":{user.id}"):
-        raise Conflict(
-            "You cannot disable yourself or change your own role.", code="own_account"
-        )
+        raise Conflict("You cannot disable yourself or change your own role.", code="own_account")
     return user
 
 
@@ -363,4 +361,3 @@ def remove_logo(session: Session, subject: AuthSubject) -> None:
     row.logo_version += 1
     record(session, subject, "brand.logo_removed", "msp", subject.msp_id, before=None,
            after={"logo_version": row.logo_version})  # fmt: skip
-
