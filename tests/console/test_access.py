@@ -47,8 +47,10 @@ def test_billing_and_help_desk_see_users_but_not_keys(
     assert "data-key=" not in page.text
     # the API says the same for a key of that role
     key = tenant.issue_key(role)
-    assert tenant.client.get("/v1/api-keys", headers={"Authorization": f"Bearer {key}"}
-                             ).status_code == 403  # fmt: skip
+    assert (
+        tenant.client.get("/v1/api-keys", headers={"Authorization": f"Bearer {key}"}).status_code
+        == 403
+    )
 
 
 def test_issuing_a_key_shows_its_secret_once_and_the_secret_works(
@@ -76,12 +78,20 @@ def test_revoking_asks_first_then_the_key_stops_working(runtime: Runtime, tenant
     admin = staff_client(runtime, tenant.msp_id)
     confirm = admin.get(f"/console/access/keys/{key_id}/revoke")
     assert confirm.status_code == 200 and "Revoke the API key billing?" in confirm.text
-    assert tenant.client.get("/v1/price-plans", headers={"Authorization": f"Bearer {secret}"}
-                             ).status_code == 200  # fmt: skip
+    assert (
+        tenant.client.get(
+            "/v1/price-plans", headers={"Authorization": f"Bearer {secret}"}
+        ).status_code
+        == 200
+    )
     done = post(admin, f"/console/access/keys/{key_id}/revoke")
     assert done.status_code == 303
-    assert tenant.client.get("/v1/price-plans", headers={"Authorization": f"Bearer {secret}"}
-                             ).status_code == 401  # fmt: skip
+    assert (
+        tenant.client.get(
+            "/v1/price-plans", headers={"Authorization": f"Bearer {secret}"}
+        ).status_code
+        == 401
+    )
 
 
 def test_adding_a_user_shows_a_sign_in_link_that_sets_a_password(
@@ -96,9 +106,15 @@ def test_adding_a_user_shows_a_sign_in_link_that_sets_a_password(
     fresh = TestClient(create_app(runtime))
     form = fresh.get(f"/{path}")
     assert form.status_code == 200
-    set_password = fresh.post(f"/{path}", data={"password": "a long new password 123",
-                              "confirm": "a long new password 123",
-                              "csrf_token": csrf_token(form.text)}, follow_redirects=False)  # fmt: skip
+    set_password = fresh.post(
+        f"/{path}",
+        data={
+            "password": "a long new password 123",
+            "confirm": "a long new password 123",
+            "csrf_token": csrf_token(form.text),
+        },
+        follow_redirects=False,
+    )
     assert set_password.status_code == 303
     page = admin.get("/console/access").text
     assert "new@msp.example" in page

@@ -58,7 +58,7 @@ def test_an_admin_creates_a_plan_and_adds_a_rule(runtime: Runtime, tenant: Tenan
             "value": "7",
             "vendor": "aws",
             "basis": "cost",
-        },  # fmt: skip
+        },
     )
     assert saved.status_code == 303, saved.text
     rules = tenant.get(f"/v1/price-plans/{plan_id}").json()["rules"]
@@ -79,8 +79,11 @@ def test_editing_and_deleting_a_rule_go_through_the_service(
     rule_id = tenant.get(f"/v1/price-plans/{plan_id}").json()["rules"][0]["id"]
     billing = staff_client(runtime, tenant.msp_id, "billing")
     assert 'value="5"' in billing.get(f"/console/pricing/rules/{rule_id}").text
-    edited = post(billing, f"/console/pricing/rules/{rule_id}",
-                  {"intent": "save", "adjustment": "discount_percent", "value": "3"})  # fmt: skip
+    edited = post(
+        billing,
+        f"/console/pricing/rules/{rule_id}",
+        {"intent": "save", "adjustment": "discount_percent", "value": "3"},
+    )
     assert edited.status_code == 303
     rule = tenant.get(f"/v1/price-plans/{plan_id}").json()["rules"][0]
     assert (rule["adjustment"], rule["value"]) == ("discount_percent", "3")
@@ -108,8 +111,9 @@ def test_a_rule_the_api_refuses_is_a_422_page_and_nothing_is_written(
     admin = staff_client(runtime, tenant.msp_id)
     before = _rules(runtime)
     for intent in ("save", "preview"):
-        response = post(admin, f"/console/pricing/plans/{plan_id}/rules",
-                        {"intent": intent, **fields})  # fmt: skip
+        response = post(
+            admin, f"/console/pricing/plans/{plan_id}/rules", {"intent": intent, **fields}
+        )
         assert response.status_code == 422, response.text
         assert message in response.text
         assert 'role="alert"' in response.text
@@ -119,9 +123,11 @@ def test_a_rule_the_api_refuses_is_a_422_page_and_nothing_is_written(
 def test_a_bad_preview_period_is_a_422_page(runtime: Runtime, tenant: Tenant) -> None:
     plan_id = _plan(tenant)
     admin = staff_client(runtime, tenant.msp_id)
-    response = post(admin, f"/console/pricing/plans/{plan_id}/rules",
-                    {"intent": "preview", "adjustment": "markup_percent", "value": "5",
-                     "period": "2026-13"})  # fmt: skip
+    response = post(
+        admin,
+        f"/console/pricing/plans/{plan_id}/rules",
+        {"intent": "preview", "adjustment": "markup_percent", "value": "5", "period": "2026-13"},
+    )
     assert response.status_code == 422
     assert _rules(runtime) == 0
 
@@ -148,7 +154,7 @@ def test_the_preview_is_the_api_preview_before_and_after_and_saves_nothing(
             "value": "50",
             "service_name": "Amazon Simple Storage Service",
             "period": PERIOD,
-        },  # fmt: skip
+        },
     )
     assert response.status_code == 200, response.text
     assert _rules(runtime) == rules_before  # the preview saved nothing
@@ -156,17 +162,27 @@ def test_the_preview_is_the_api_preview_before_and_after_and_saves_nothing(
     # EC2 80 at +10 % (88) and S3 20 at +50 % (30), the more specific rule winning.
     (api_customer,) = before_api["customers"]
     assert D(api_customer["amount"]) == D("110.00")
-    cell = re.search(rf'data-customer="{usd}".*?data-before="([^"]*)".*?data-after="([^"]*)"',
-                     response.text, re.S)  # fmt: skip
+    cell = re.search(
+        rf'data-customer="{usd}".*?data-before="([^"]*)".*?data-after="([^"]*)"',
+        response.text,
+        re.S,
+    )
     assert cell is not None
     assert D(cell.group(1)) == D(api_customer["amount"])
     assert D(cell.group(2)) == D("118.00")
     assert 'data-chart="preview-usd-data"' in response.text
     assert 'name="intent" value="save"' in response.text  # now it can be saved
     # Saving the same rule makes the API's preview what the page showed as "after".
-    saved = post(admin, f"/console/pricing/plans/{plan_id}/rules",
-                 {"intent": "save", "adjustment": "markup_percent", "value": "50",
-                  "service_name": "Amazon Simple Storage Service"})  # fmt: skip
+    saved = post(
+        admin,
+        f"/console/pricing/plans/{plan_id}/rules",
+        {
+            "intent": "save",
+            "adjustment": "markup_percent",
+            "value": "50",
+            "service_name": "Amazon Simple Storage Service",
+        },
+    )
     assert saved.status_code == 303
     after_api = tenant.get(f"/v1/price-plans/{plan_id}/preview", params={"period": PERIOD}).json()
     assert D(after_api["customers"][0]["amount"]) == D("118.00")

@@ -43,9 +43,18 @@ def _render(
         data = (
             views.access(uow.session, acting(subject)) if template == "access/index.html" else None
         )
-    return PAGES.render(request, template, brand=page_brand, subject=subject, active=ACTIVE,
-                        status_code=status_code, headers=headers, access=data,
-                        roles=views.ROLES, **context)  # fmt: skip
+    return PAGES.render(
+        request,
+        template,
+        brand=page_brand,
+        subject=subject,
+        active=ACTIVE,
+        status_code=status_code,
+        headers=headers,
+        access=data,
+        roles=views.ROLES,
+        **context,
+    )
 
 
 def _index(
@@ -58,10 +67,16 @@ def _index(
     status_code: int = 200,
     values: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    return _render(request, runtime, subject, "access/index.html", status_code=status_code,
-                   notices=notices(done, DONE), error=error,
-                   values=values or {"email": "", "role": "billing", "name": "",
-                                     "key_role": "billing"})  # fmt: skip
+    return _render(
+        request,
+        runtime,
+        subject,
+        "access/index.html",
+        status_code=status_code,
+        notices=notices(done, DONE),
+        error=error,
+        values=values or {"email": "", "role": "billing", "name": "", "key_role": "billing"},
+    )
 
 
 @router.get("/console/access", response_class=HTMLResponse)
@@ -89,12 +104,18 @@ def add_user(request: Request, runtime: RuntimeDep, subject: Staff, form: Consol
             )
             uow.commit()
     except (InvalidInput, Conflict) as exc:
-        values = {"email": text(form, "email"), "role": text(form, "role"), "name": "",
-                  "key_role": "billing"}  # fmt: skip
-        return _index(request, runtime, subject, error=exc.detail, status_code=exc.status,
-                      values=values)  # fmt: skip
-    return _shown_once(request, runtime, subject, kind="link", email=invited.email,
-                       secret=invited.link)  # fmt: skip
+        values = {
+            "email": text(form, "email"),
+            "role": text(form, "role"),
+            "name": "",
+            "key_role": "billing",
+        }
+        return _index(
+            request, runtime, subject, error=exc.detail, status_code=exc.status, values=values
+        )
+    return _shown_once(
+        request, runtime, subject, kind="link", email=invited.email, secret=invited.link
+    )
 
 
 @router.post("/console/access/users/{user_id}/link", response_class=HTMLResponse)
@@ -104,8 +125,9 @@ def new_link(
     with runtime.uow() as uow:
         invited = views.new_link(uow.session, acting(subject), user_id, runtime.settings.public_url)
         uow.commit()
-    return _shown_once(request, runtime, subject, kind="link", email=invited.email,
-                       secret=invited.link)  # fmt: skip
+    return _shown_once(
+        request, runtime, subject, kind="link", email=invited.email, secret=invited.link
+    )
 
 
 def _user_change(runtime: Runtime, subject: WebSubject, change: Any, done: str) -> Response:
@@ -117,20 +139,21 @@ def _user_change(runtime: Runtime, subject: WebSubject, change: Any, done: str) 
 
 @router.post("/console/access/users/{user_id}/disable")
 def disable_user(runtime: RuntimeDep, subject: Staff, form: ConsoleForm, user_id: str) -> Response:
-    return _user_change(runtime, subject,
-                        lambda s, a: views.set_disabled(s, a, user_id, True), "disabled")  # fmt: skip
+    return _user_change(
+        runtime, subject, lambda s, a: views.set_disabled(s, a, user_id, True), "disabled"
+    )
 
 
 @router.post("/console/access/users/{user_id}/enable")
 def enable_user(runtime: RuntimeDep, subject: Staff, form: ConsoleForm, user_id: str) -> Response:
-    return _user_change(runtime, subject,
-                        lambda s, a: views.set_disabled(s, a, user_id, False), "enabled")  # fmt: skip
+    return _user_change(
+        runtime, subject, lambda s, a: views.set_disabled(s, a, user_id, False), "enabled"
+    )
 
 
 @router.post("/console/access/users/{user_id}/role")
 def change_role(runtime: RuntimeDep, subject: Staff, form: ConsoleForm, user_id: str) -> Response:
-    return _user_change(runtime, subject,
-                        lambda s, a: views.set_role(s, a, user_id, form), "role")  # fmt: skip
+    return _user_change(runtime, subject, lambda s, a: views.set_role(s, a, user_id, form), "role")
 
 
 @router.post("/console/access/keys", response_class=HTMLResponse)
@@ -141,10 +164,15 @@ def issue_key(request: Request, runtime: RuntimeDep, subject: Staff, form: Conso
             name, secret = issued.key.name, issued.secret
             uow.commit()
     except (InvalidInput, Conflict) as exc:
-        values = {"email": "", "role": "billing", "name": text(form, "name"),
-                  "key_role": text(form, "role")}  # fmt: skip
-        return _index(request, runtime, subject, error=exc.detail, status_code=exc.status,
-                      values=values)  # fmt: skip
+        values = {
+            "email": "",
+            "role": "billing",
+            "name": text(form, "name"),
+            "key_role": text(form, "role"),
+        }
+        return _index(
+            request, runtime, subject, error=exc.detail, status_code=exc.status, values=values
+        )
     return _shown_once(request, runtime, subject, kind="key", email=name, secret=secret)
 
 

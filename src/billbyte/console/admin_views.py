@@ -32,8 +32,9 @@ def cursor_of(text: str | None, field: str = "cursor") -> str | None:
     if not text:
         return None
     if not _ID.match(text):
-        raise InvalidInput(f"{field} must be a cursor from this list, not {text[:40]!r}.",
-                           field=field)  # fmt: skip
+        raise InvalidInput(
+            f"{field} must be a cursor from this list, not {text[:40]!r}.", field=field
+        )
     return text
 
 

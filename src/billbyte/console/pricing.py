@@ -98,9 +98,7 @@ def _plan(
         return {
             "plan": found,
             "rule": rule
-            or (
-                views.rule_values_of(editing) if editing else dict.fromkeys(views.RULE_FIELDS, "")
-            ),  # fmt: skip
+            or (views.rule_values_of(editing) if editing else dict.fromkeys(views.RULE_FIELDS, "")),
         }
 
     return _page(
@@ -138,8 +136,9 @@ def create_plan(
             uow.commit()
     except (InvalidInput, Conflict) as exc:
         values = {"name": text(form, "name"), "description": text(form, "description")}
-        return _list(request, runtime, subject, error=exc.detail, status_code=exc.status,
-                     values=values)  # fmt: skip
+        return _list(
+            request, runtime, subject, error=exc.detail, status_code=exc.status, values=values
+        )
     return RedirectResponse(f"/console/pricing/plans/{plan_id}?done=plan_created", 303)
 
 
@@ -185,10 +184,27 @@ def _rule_post(
             colour,
         )
     except (InvalidInput, Conflict) as exc:
-        return _plan(request, runtime, subject, plan_id, rule=values, rule_id=rule_id,
-                     period=period, error=exc.detail, status_code=exc.status)  # fmt: skip
-    return _plan(request, runtime, subject, plan_id, rule=values, rule_id=rule_id,
-                 period=comparison.period, comparison=comparison)  # fmt: skip
+        return _plan(
+            request,
+            runtime,
+            subject,
+            plan_id,
+            rule=values,
+            rule_id=rule_id,
+            period=period,
+            error=exc.detail,
+            status_code=exc.status,
+        )
+    return _plan(
+        request,
+        runtime,
+        subject,
+        plan_id,
+        rule=values,
+        rule_id=rule_id,
+        period=comparison.period,
+        comparison=comparison,
+    )
 
 
 @router.post("/console/pricing/plans/{plan_id}/rules", response_class=HTMLResponse)

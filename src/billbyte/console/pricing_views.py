@@ -203,8 +203,9 @@ def compare(
             )
         }
     first, second = _amounts(before), _amounts(after)
-    result = Comparison(period=period, errors=sorted({*before.get("errors", []),
-                                                      *after.get("errors", [])}))  # fmt: skip
+    result = Comparison(
+        period=period, errors=sorted({*before.get("errors", []), *after.get("errors", [])})
+    )
     for customer_id in sorted(set(first) | set(second), key=lambda c: names.get(c, c)):
         line = second.get(customer_id) or first[customer_id]
         result.rows.append(
@@ -227,8 +228,9 @@ def compare(
             currency,
             colour,
         )
-        after_spec = charts.bars("", labels, [row.after or Decimal(0) for row in rows],
-                                 currency, colour)  # fmt: skip
+        after_spec = charts.bars(
+            "", labels, [row.after or Decimal(0) for row in rows], currency, colour
+        )
         spec["data"][0]["name"] = "Before"
         after_spec["data"][0]["name"] = "After"
         spec["data"].append(after_spec["data"][0])

@@ -194,8 +194,15 @@ def set_user_role(session: Session, subject: AuthSubject, user_id: str, role: st
     if user.role != new_role:
         before = {"role": user.role}
         user.role = new_role
-        record(session, subject, "user.role_changed", "user", user.id, before=before,
-               after={"role": new_role})  # fmt: skip
+        record(
+            session,
+            subject,
+            "user.role_changed",
+            "user",
+            user.id,
+            before=before,
+            after={"role": new_role},
+        )
     return user
 
 
@@ -302,8 +309,15 @@ def set_brand(session: Session, subject: AuthSubject, data: BrandSettings) -> Ms
     session.flush()
     after = _brand_snapshot(row)
     if after != before:
-        record(session, subject, "brand.updated", "msp", subject.msp_id, before=before or None,
-               after=after)  # fmt: skip
+        record(
+            session,
+            subject,
+            "brand.updated",
+            "msp",
+            subject.msp_id,
+            before=before or None,
+            after=after,
+        )
     return row
 
 
@@ -359,5 +373,12 @@ def remove_logo(session: Session, subject: AuthSubject) -> None:
     row.logo = None
     row.logo_content_type = None
     row.logo_version += 1
-    record(session, subject, "brand.logo_removed", "msp", subject.msp_id, before=None,
-           after={"logo_version": row.logo_version})  # fmt: skip
+    record(
+        session,
+        subject,
+        "brand.logo_removed",
+        "msp",
+        subject.msp_id,
+        before=None,
+        after={"logo_version": row.logo_version},
+    )
