@@ -86,3 +86,5 @@ support_phone  # web.branding.Brand: base.html
 support_url  # web.branding.Brand: base.html
 on_colour  # web.branding.Brand: base.html
 href  # web.pages.NavItem: base.html
+fx_policy  # console.money_views.Money: money/index.html
+credit_policy  # console.money_views.Money: money/index.html

@@ -25,15 +25,15 @@ FIELDS = {
 }
 
 
-def png(extra: int = 0) -> bytes:
-    """A real 1×1 PNG (optionally padded with a text chunk to a size)."""
+def png(extra: int = 0, width: int = 1, height: int = 1) -> bytes:
+    """A real PNG of one colour (optionally padded with a text chunk to a size)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00\xff\x00\x00")
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress((b"\x00" + b"\xff\xc0\x20" * width) * height)
     text = chunk(b"tEXt", b"c\x00" + b"x" * extra) if extra else b""
     return (
         b"\x89PNG\r\n\x1a\n"
