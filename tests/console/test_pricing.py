@@ -171,6 +171,19 @@ def test_the_preview_is_the_api_preview_before_and_after_and_saves_nothing(
     assert D(cell.group(1)) == D(api_customer["amount"])
     assert D(cell.group(2)) == D("118.00")
     assert 'data-chart="preview-usd-data"' in response.text
+    # By service: EC2 80 → 88 both times; S3 20 → 22 before, 30 after.
+    details = dict(
+        (service, (D(before), D(after)))
+        for service, before, after in re.findall(
+            r'data-detail="aws\|([^"]+)".*?data-before="([^"]*)".*?data-after="([^"]*)"',
+            response.text,
+            re.S,
+        )
+    )
+    assert details == {
+        "Amazon Elastic Compute Cloud": (D("88.00"), D("88.00")),
+        "Amazon Simple Storage Service": (D("22.00"), D("30.00")),
+    }
     assert 'name="intent" value="save"' in response.text  # now it can be saved
     # Saving the same rule makes the API's preview what the page showed as "after".
     saved = post(

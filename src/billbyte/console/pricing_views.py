@@ -20,6 +20,7 @@ from billbyte.console.admin_views import validated
 from billbyte.console.common import text
 from billbyte.customers.models import Customer
 from billbyte.kit.errors import InvalidInput, NotFound
+from billbyte.kit.money import round_money
 from billbyte.kit.pagination import MAX_LIMIT
 from billbyte.kit.periods import Period, parse_period
 from billbyte.kit.vendors import Vendor
@@ -27,7 +28,7 @@ from billbyte.pricing import service
 from billbyte.pricing.models import PricePlan
 from billbyte.pricing.rules import Adjustment, Basis
 from billbyte.pricing.schemas import PricePlanIn, PricePlanOut, PriceRuleIn, PriceRuleOut
-from billbyte.rating import preview
+from billbyte.rating import compute, preview
 from billbyte.runtime import Runtime
 from billbyte.web import charts
 
@@ -168,11 +169,55 @@ class Row:
 
 
 @dataclass
+class Detail:
+    """One vendor and service of a customer, before and after (each rounded on its own)."""
+
+    customer: str
+    vendor: str
+    service: str
+    currency: str
+    before: Decimal
+    after: Decimal
+
+    @property
+    def change(self) -> Decimal:
+        return self.after - self.before
+
+
+@dataclass
 class Comparison:
     period: str
     rows: list[Row] = field(default_factory=list)
+    details: list[Detail] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     charts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+Grain = dict[tuple[str, str, str], tuple[str, Decimal]]
+
+
+def _by_service(
+    runtime: Runtime, session: Session, subject: AuthSubject, plan_id: str, period: str
+) -> Grain:
+    """What the plan charges each customer per vendor and service: the pricing run the
+    preview makes (``rating.compute.price_period`` with the plan), kept below the total."""
+    selected = list(
+        session.scalars(
+            select(Customer).where(Customer.msp_id == subject.msp_id).order_by(Customer.id)
+        )
+    )
+    priced = compute.price_period(
+        runtime, session, subject.msp_id, period, selected, plan_id=plan_id
+    )
+    grain: Grain = {}
+    if priced is None or priced.missing:
+        return grain
+    for customer_id, lines in priced.lines.items():
+        for line in lines.values():
+            key = (customer_id, line.vendor, line.service_name or line.description)
+            _, sum_so_far = grain.get(key, (line.currency, Decimal(0)))
+            grain[key] = (line.currency, sum_so_far + line.sell_local)
+    return grain
 
 
 def _amounts(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -193,9 +238,11 @@ def compare(
     with runtime.uow() as uow:  # never committed: leaving the block rolls the change back
         session = uow.session
         before = preview.preview(runtime, session, subject, plan_id, period, None)
+        detail_before = _by_service(runtime, session, subject, plan_id, period)
         change(session)
         session.flush()
         after = preview.preview(runtime, session, subject, plan_id, period, None)
+        detail_after = _by_service(runtime, session, subject, plan_id, period)
         names = {
             customer_id: name
             for customer_id, name in session.execute(
@@ -216,6 +263,20 @@ def compare(
                 before=Decimal(first[customer_id]["amount"]) if customer_id in first else None,
                 after=Decimal(second[customer_id]["amount"]) if customer_id in second else None,
                 cost=Decimal(line["cost"]),
+            )
+        )
+    for key in sorted(
+        set(detail_before) | set(detail_after), key=lambda k: (names.get(k[0], k[0]), k[1], k[2])
+    ):
+        currency = (detail_after.get(key) or detail_before[key])[0]
+        result.details.append(
+            Detail(
+                customer=names.get(key[0], key[0]),
+                vendor=key[1],
+                service=key[2],
+                currency=currency,
+                before=round_money(detail_before.get(key, (currency, Decimal(0)))[1], currency),
+                after=round_money(detail_after.get(key, (currency, Decimal(0)))[1], currency),
             )
         )
     for currency in sorted({row.currency for row in result.rows}):
