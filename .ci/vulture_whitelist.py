@@ -108,3 +108,5 @@ consequence  # console.customers_views.ActionPreview
 imports  # console.partners_views.UploadPage
 reconciliation  # console.partners_views.ImportPage
 file_lines  # console.partners_views.Reconciliation
+fx_policy  # console.money_views.Money: money/index.html
+credit_policy  # console.money_views.Money: money/index.html

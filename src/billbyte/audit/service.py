@@ -45,8 +45,11 @@ def list_events(
     target_id: str | None,
     cursor: str | None,
     limit: int,
+    action: str | None = None,
 ) -> Page[AuditEvent]:
     stmt = select(AuditEvent).where(AuditEvent.msp_id == subject.msp_id)
     if target_id:
         stmt = stmt.where(AuditEvent.target_id == target_id)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
     return paginate(session, stmt, AuditEvent.id, cursor, limit)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billbyte.db.base import Base, UTCDateTime
@@ -16,3 +16,25 @@ class Msp(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("msp"))
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MspBrand(Base):
+    """An MSP's brand on its portal and console pages: one row per MSP, created on the first
+    change (until then the MSP's name and BillByte's colour apply). The logo is stored here,
+    in the database (at most 256 KB, PNG or JPEG checked by its magic bytes), and served at
+    ``/brand/{msp_id}/logo``; ``logo_version`` changes with every upload so that the URL
+    changes too and a cached old logo is never shown."""
+
+    __tablename__ = "msp_brands"
+
+    msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    primary_colour: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    support_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    support_phone: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    support_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Deferred: every page reads the brand, only the logo route reads the image.
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    logo_content_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    logo_version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from billbyte.tenancy.models import Msp
-from billbyte.web.branding import Brand
+from billbyte.tenancy.models import Msp, MspBrand
+from billbyte.web.branding import DEFAULT_COLOUR, Brand
+
+
+def logo_url(msp_id: str, version: int) -> str:
+    # The version makes every upload a new URL: a cached old logo is never shown.
+    return f"/brand/{msp_id}/logo?v={version}"
 
 
 def brand_of(session: Session, msp_id: str | None) -> Brand:
@@ -14,4 +19,22 @@ def brand_of(session: Session, msp_id: str | None) -> Brand:
     msp = session.get(Msp, msp_id) if msp_id else None
     if msp is None:
         return Brand()
-    return Brand(name=msp.name)
+    row = session.get(MspBrand, msp.id)
+    if row is None:
+        return Brand(name=msp.name)
+    return Brand(
+        name=row.display_name or msp.name,
+        primary_colour=row.primary_colour or DEFAULT_COLOUR,
+        logo_url=logo_url(msp.id, row.logo_version) if row.logo_content_type else None,
+        support_email=row.support_email,
+        support_phone=row.support_phone,
+        support_url=row.support_url,
+    )
+
+
+def logo_of(session: Session, msp_id: str) -> tuple[bytes, str] | None:
+    """The stored logo and its content type, or None."""
+    row = session.get(MspBrand, msp_id)
+    if row is None or row.logo is None or row.logo_content_type is None:
+        return None
+    return row.logo, row.logo_content_type

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +20,7 @@ from billbyte.kit.clock import utcnow
 from billbyte.kit.crypto import hash_secret
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.repository import get_owned
-from billbyte.tenancy.models import Msp
+from billbyte.tenancy.models import Msp, MspBrand
 
 
 @dataclass(frozen=True)
@@ -151,3 +154,231 @@ def sign_in_link(session: Session, subject: AuthSubject, user_id: str, public_ur
     token = web_sessions.issue_reset(session, web_sessions.CONSOLE, user, subject.actor)
     record(session, subject, "user.sign_in_link_issued", "user", user.id, before=None, after=None)
     return f"{public_url}/console/reset/{token}"
+
+
+# --- staff users: disable, enable, role (admin only) ------------------------------------------
+
+
+def _other_user(session: Session, subject: AuthSubject, user_id: str) -> MspUser:
+    subject.require_admin()
+    user = get_user(session, subject.msp_id, user_id)
+    if subject.actor.endswith(f":{user.id}"):
+        raise Conflict("You cannot disable yourself or change your own role.", code="own_account")
+    return user
+
+
+def set_user_disabled(
+    session: Session, subject: AuthSubject, user_id: str, disabled: bool
+) -> MspUser:
+    """Disable (every open console session of the user ends) or enable a staff user."""
+    user = _other_user(session, subject, user_id)
+    if (user.disabled_at is not None) != disabled:
+        user.disabled_at = utcnow() if disabled else None
+        if disabled:
+            web_sessions.sign_out_everywhere(session, web_sessions.CONSOLE, user.id)
+        record(
+            session,
+            subject,
+            "user.disabled" if disabled else "user.enabled",
+            "user",
+            user.id,
+            before={"disabled": not disabled},
+            after={"disabled": disabled},
+        )
+    return user
+
+
+def set_user_role(session: Session, subject: AuthSubject, user_id: str, role: str) -> MspUser:
+    user = _other_user(session, subject, user_id)
+    new_role = _role(role).value
+    if user.role != new_role:
+        before = {"role": user.role}
+        user.role = new_role
+        record(
+            session,
+            subject,
+            "user.role_changed",
+            "user",
+            user.id,
+            before=before,
+            after={"role": new_role},
+        )
+    return user
+
+
+# --- the MSP's brand -------------------------------------------------------------------------
+
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_LOGO_BYTES = 256 * 1024
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@dataclass(frozen=True)
+class BrandSettings:
+    """What an admin sets; empty text means "not set" (the defaults apply)."""
+
+    display_name: str = ""
+    primary_colour: str = ""
+    support_email: str = ""
+    support_phone: str = ""
+    support_url: str = ""
+
+
+def brand_row(session: Session, msp_id: str) -> MspBrand | None:
+    return session.get(MspBrand, msp_id)
+
+
+def _brand_snapshot(row: MspBrand | None) -> dict[str, object]:
+    if row is None:
+        return {}
+    return {
+        "display_name": row.display_name,
+        "primary_colour": row.primary_colour,
+        "support_email": row.support_email,
+        "support_phone": row.support_phone,
+        "support_url": row.support_url,
+        "logo_version": row.logo_version,
+    }
+
+
+def _checked_settings(data: BrandSettings) -> dict[str, str | None]:
+    name = data.display_name.strip()
+    colour = data.primary_colour.strip()
+    email = data.support_email.strip()
+    phone = data.support_phone.strip()
+    url = data.support_url.strip()
+    if len(name) > 200:
+        raise InvalidInput("The display name has at most 200 characters.", field="display_name")
+    if colour and not HEX_COLOUR.match(colour):
+        raise InvalidInput(
+            f"{colour[:20]!r} is not a colour: use the #rrggbb form, e.g. #1f4e79.",
+            field="primary_colour",
+            code="invalid_colour",
+        )
+    if email:
+        local, _, domain = email.partition("@")
+        if len(email) > 320 or not local or "." not in domain or any(c.isspace() for c in email):
+            raise InvalidInput(f"{email[:80]!r} is not an e-mail address.", field="support_email")
+    if len(phone) > 50 or (phone and not re.fullmatch(r"[0-9+() ./-]+", phone)):
+        raise InvalidInput(
+            "A phone number has at most 50 characters: digits, spaces and + ( ) . / -.",
+            field="support_phone",
+        )
+    if url:
+        # Only ever shown as a link, never fetched by BillByte: no outbound guard needed.
+        parts = urlsplit(url)
+        if (
+            len(url) > 500
+            or parts.scheme != "https"
+            or not parts.hostname
+            or parts.username is not None
+            or any(c.isspace() or c in "<>\"'\\" for c in url)
+        ):
+            raise InvalidInput(
+                "The support URL must be an https:// address (at most 500 characters).",
+                field="support_url",
+                code="invalid_support_url",
+            )
+    return {
+        "display_name": name or None,
+        "primary_colour": colour.lower() or None,
+        "support_email": email.lower() or None,
+        "support_phone": phone or None,
+        "support_url": url or None,
+    }
+
+
+def _brand_for_update(session: Session, subject: AuthSubject) -> MspBrand:
+    get_msp(session, subject.msp_id)
+    row = brand_row(session, subject.msp_id)
+    if row is None:
+        row = MspBrand(msp_id=subject.msp_id, logo_version=0)
+        session.add(row)
+    return row
+
+
+def set_brand(session: Session, subject: AuthSubject, data: BrandSettings) -> MspBrand:
+    """Replace the brand's texts and colour (admin); audited."""
+    subject.require_admin()
+    values = _checked_settings(data)
+    before = _brand_snapshot(brand_row(session, subject.msp_id))
+    row = _brand_for_update(session, subject)
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.flush()
+    after = _brand_snapshot(row)
+    if after != before:
+        record(
+            session,
+            subject,
+            "brand.updated",
+            "msp",
+            subject.msp_id,
+            before=before or None,
+            after=after,
+        )
+    return row
+
+
+def logo_type(data: bytes) -> str:
+    """The content type a logo's magic bytes prove, or a 422 (only PNG and JPEG)."""
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    raise InvalidInput(
+        "The logo must be a PNG or JPEG image.", field="logo", code="unsupported_logo"
+    )
+
+
+def set_logo(session: Session, subject: AuthSubject, data: bytes) -> MspBrand:
+    subject.require_admin()
+    if not data:
+        raise InvalidInput("Choose a logo file to upload.", field="logo")
+    if len(data) > MAX_LOGO_BYTES:
+        raise InvalidInput(
+            f"The logo is larger than {MAX_LOGO_BYTES // 1024} KB.",
+            field="logo",
+            code="logo_too_large",
+        )
+    content_type = logo_type(data)
+    row = _brand_for_update(session, subject)
+    row.logo = data
+    row.logo_content_type = content_type
+    row.logo_version = (row.logo_version or 0) + 1
+    session.flush()
+    record(
+        session,
+        subject,
+        "brand.logo_updated",
+        "msp",
+        subject.msp_id,
+        before=None,
+        after={
+            "content_type": content_type,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "logo_version": row.logo_version,
+        },
+    )
+    return row
+
+
+def remove_logo(session: Session, subject: AuthSubject) -> None:
+    subject.require_admin()
+    row = brand_row(session, subject.msp_id)
+    if row is None or row.logo_content_type is None:
+        return
+    row.logo = None
+    row.logo_content_type = None
+    row.logo_version += 1
+    record(
+        session,
+        subject,
+        "brand.logo_removed",
+        "msp",
+        subject.msp_id,
+        before=None,
+        after={"logo_version": row.logo_version},
+    )
