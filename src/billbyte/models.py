@@ -1,6 +1,7 @@
 """Composition root for the schema: imports every feature's ORM models so that
 ``Base.metadata`` is complete (Alembic's ``migrations/env.py`` and the tests use it)."""
 
+from billbyte.analytics import models as analytics_models
 from billbyte.audit import models as audit_models
 from billbyte.auth import models as auth_models
 from billbyte.catalog import models as catalog_models
@@ -35,4 +36,5 @@ ALL = (
     invoicing_models,
     catalog_models,
     connector_models,
+    analytics_models,
 )

@@ -33,6 +33,7 @@ def validate_currency(code: str) -> str:
     return normalized
 
 
+@lru_cache(maxsize=512)  # called per rounded amount; Babel's look-up is the slow part
 def minor_units(currency: str) -> int:
     """Digits after the decimal point: JPY 0, USD 2, KWD 3."""
     return int(get_currency_precision(validate_currency(currency)))

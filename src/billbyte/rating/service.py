@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,10 @@ from billbyte.customers.models import Customer
 from billbyte.rating import compute
 from billbyte.runtime import Runtime
 from billbyte.usage.repository import billed_periods
+
+# Usage columns kept below the rating grain in ``PeriodRun.detail``, for the cost rollups
+# (``analytics.rollups``): the grain already has the day and the region.
+ROLLUP_DETAIL = ("tags", "resource_id")
 
 
 @dataclass
@@ -36,6 +41,8 @@ class PeriodRun:
     lines: dict[str, dict[str, Charge]]  # customer → line key → charge
     usage_lines: dict[str, int]
     errors: dict[str, str]  # customer → why the period cannot be charged
+    # The priced, converted rows below the lines (``ROLLUP_DETAIL``, with ``line_key``).
+    detail: pl.DataFrame | None = None
 
     @property
     def open_customers(self) -> list[Customer]:
@@ -72,7 +79,7 @@ def price(runtime: Runtime, session: Session, msp_id: str, period: str) -> Perio
     customers = list(
         session.scalars(select(Customer).where(Customer.msp_id == msp_id).order_by(Customer.id))
     )
-    priced = compute.price_period(runtime, session, msp_id, period, customers)
+    priced = compute.price_period(runtime, session, msp_id, period, customers, detail=ROLLUP_DETAIL)
     return PeriodRun(
         msp_id=msp_id,
         period=period,
@@ -82,6 +89,7 @@ def price(runtime: Runtime, session: Session, msp_id: str, period: str) -> Perio
         lines=priced.lines if priced is not None else {},
         usage_lines=priced.usage_lines if priced is not None else {},
         errors=dict(priced.errors) if priced is not None else {},
+        detail=priced.detail if priced is not None else None,
     )
 
 

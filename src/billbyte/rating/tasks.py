@@ -4,7 +4,8 @@ Rating itself (``rating.service``) only prices and writes usage and fee lines. T
 that crosses features is composed here, in the rating's transaction, so that it commits
 with the lines or not at all: catalog's licence lines join the priced lines before they are
 written, closed periods' recomputed lines become late-data adjustments (invoicing), prepaid
-balances are settled and credit thresholds evaluated (credit).
+balances are settled and credit thresholds evaluated (credit), and the cost rollups the
+portal reads are rebuilt from what was written (analytics).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billbyte.analytics import rollups
 from billbyte.catalog import licence_lines
 from billbyte.credit import prepaid
 from billbyte.credit import service as credit
@@ -46,8 +48,10 @@ def rate_and_settle(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
             adjustments.post(session, msp_id, period, {c: run.lines.get(c, {}) for c in settled})
         # Closed months' late data lands on an open month: prepaid draws follow it.
         prepaid.settle_customers(session, [c for c in run.customers if c.id in settled])
-        credit.evaluate(
-            session, msp_id, period, [c for c in run.open_customers if c.id not in result.errors]
+        rated = [c for c in run.open_customers if c.id not in result.errors]
+        credit.evaluate(session, msp_id, period, rated)
+        rollups.after_rating(
+            session, msp_id, period, [c.id for c in rated], sorted(settled), run.detail
         )
         uow.commit()
     return result
