@@ -86,3 +86,13 @@ support_phone  # web.branding.Brand: base.html
 support_url  # web.branding.Brand: base.html
 on_colour  # web.branding.Brand: base.html
 href  # web.pages.NavItem: base.html
+
+# portal.views: page data read by the portal's templates
+month_to_date  # portal.views.Overview: overview.html
+budget  # portal.views.Overview: overview.html (the budgets slot)
+dimensions  # portal.views.CostsPage: costs.html
+sentences  # portal.views.CostsPage: costs.html
+export_query  # portal.views.CostsPage: costs.html
+trend_chart  # portal.views.CostsPage: costs.html
+breakdown_chart  # portal.views.CostsPage: costs.html
+drivers_chart  # portal.views.CostsPage: costs.html

@@ -31,7 +31,7 @@ from tests.portal.factories import (
     seed,
     sold,
 )
-from tests.web.people import csrf_token, signed_in_client
+from tests.web.people import signed_in_client
 
 D = Decimal
 
@@ -136,7 +136,12 @@ def test_the_breakdown_follows_the_dimension_and_the_filters(portal: TestClient)
     assert _breakdown(tagged.text) == {EC2: sold([u for u in month if u.tags.get("env") == "prod"])}
     early = portal.get(
         "/portal/costs",
-        params={"period": PERIOD, "dimension": "service", "date_from": "2026-11-02", "date_to": "2026-11-03"},
+        params={
+            "period": PERIOD,
+            "dimension": "service",
+            "date_from": "2026-11-02",
+            "date_to": "2026-11-03",
+        },
     )
     later = [u for u in month if 2 <= u.day <= 3]
     assert _breakdown(early.text) == {
