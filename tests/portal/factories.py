@@ -98,6 +98,7 @@ def seed(
     currency: str = "USD",
     locale: str = "en",
     credit_limit: str | None = "100",
+    usage: list[Usage] | None = None,
 ) -> Seeded:
     s = Scenario(tenant, runtime, tmp_path)
     s.account("aws")
@@ -113,11 +114,46 @@ def seed(
     if currency != "USD":
         days = [f"{p}-{d:02d}" for p in (PREVIOUS, PERIOD) for d in range(1, 31)]
         s.rates(*[("USD", currency, day, "2") for day in days])
-    upload(s, tmp_path, "usage.csv", [*USAGE, NEIGHBOUR])
+    upload(s, tmp_path, "usage.csv", [*(USAGE if usage is None else usage), NEIGHBOUR])
     s.drain()
     person = add_portal_user(runtime, tenant.msp_id, customer)
     neighbour_person = add_portal_user(runtime, tenant.msp_id, neighbour)
     return Seeded(s, customer, neighbour, person, neighbour_person)
+
+
+def month_of_usage(period: str, days: int, scale: int) -> list[Usage]:
+    """A fuller month for the browser and the screenshots: every day, three services in two
+    regions and both accounts, tagged by team; amounts in whole cents times ``scale``/10."""
+    services = [
+        (EC2, "eu-central-1", PROD, {"team": "web", "env": "prod"}, Decimal("3.20")),
+        (EC2, "us-east-1", TEST, {"team": "data", "env": "dev"}, Decimal("1.10")),
+        (S3, "eu-central-1", PROD, {"team": "web", "env": "prod"}, Decimal("0.40")),
+        (
+            "Amazon Relational Database Service",
+            "eu-central-1",
+            PROD,
+            {"team": "data"},
+            Decimal("2.30"),
+        ),
+        ("AWS Lambda", "us-east-1", TEST, {}, Decimal("0.20")),
+    ]
+    found = []
+    for day in range(1, days + 1):
+        for index, (service, region, account, tags, base) in enumerate(services):
+            growth = Decimal(day % 7 + index) / 10 * scale / 10
+            found.append(
+                Usage(
+                    period,
+                    day,
+                    service,
+                    region,
+                    account,
+                    base * scale / 10 + growth,
+                    tags,
+                    f"{service.split()[-1].lower()}-{region}-{index}",
+                )
+            )
+    return found
 
 
 def sold(usage: list[Usage]) -> Decimal:
