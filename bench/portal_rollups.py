@@ -101,7 +101,7 @@ def write_usage(path: Path, rows: int, resources: int, sub_accounts: int) -> Non
                     category,
                     f"SKU{index % 53}",
                     REGIONS[resource % len(REGIONS)],
-                    f"res-{resource}-{index}",  # unique lines (duplicates collapse)
+                    f"res-{resource}",
                     f"{100000000000 + resource % sub_accounts}",
                     str(rng.randint(1, 100)),
                     "Hours",

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -33,9 +34,11 @@ from sqlalchemy.orm import Session
 from billbyte.analytics.models import RANKED, CostResource, CostRollup, CostUsageDay
 from billbyte.charges import ledger
 from billbyte.charges.ledger import Charge
+from billbyte.customers import mapping
 from billbyte.db.base import Money
 from billbyte.kit.money import allocate, minor_units
 from billbyte.kit.periods import Period
+from billbyte.usage.repository import current_slices, scan_slices
 
 # Exact weights are kept at the stored precision (NUMERIC(38, 18)), so a rebuild from
 # stored cells allocates exactly as the rebuild from the rating did.
@@ -81,15 +84,17 @@ def after_rating(
     rated: Sequence[str],
     closed: Sequence[str],
     detail: pl.DataFrame | None,
+    usage_store: Path,
 ) -> None:
     """Bring the rollups in line with what the rating wrote.
 
-    ``rated``: customers whose lines of ``period`` were written (their rollups and ranking
-    are rebuilt from ``detail``, the rating's priced rows with ``line_key``, ``tags`` and
-    ``resource_id``). ``closed``: customers whose ``period`` is invoiced and whose late data
-    became adjustment lines on their next open month, which is rebuilt from its stored
-    cells (the closed period keeps its rollups)."""
+    ``rated``: customers whose lines of ``period`` were written; their rollups are rebuilt
+    from ``detail`` (the rating's priced rows, with ``line_key`` and ``tags``) and their
+    resource ranking from the usage slices (in ``usage_store``). ``closed``: customers whose
+    ``period`` is invoiced and whose late data became adjustment lines on their next open
+    month, which is rebuilt from its stored cells (the closed period keeps its rollups)."""
     found = _from_detail(detail, period, rated)
+    found.resources = _resources(session, msp_id, period, usage_store, rated, found.prices)
     for customer_id in rated:
         rebuild(session, msp_id, customer_id, period, found.cells.get(customer_id, {}))
         _write_ranking(session, msp_id, customer_id, period, found.resources.get(customer_id, []))
@@ -114,11 +119,12 @@ class _Found:
     cells: dict[str, dict[str, list[Cell]]]  # line key → cells
     resources: dict[str, list[dict[str, Any]]]  # the ranked resources
     days: dict[str, list[dict[str, Any]]]  # the usage cost per day and billing currency
+    prices: pl.DataFrame | None = None  # sell and cost per customer, service and day
 
 
 def _from_detail(detail: pl.DataFrame | None, period: str, customers: Sequence[str]) -> _Found:
     found = _Found({}, {}, {})
-    cells, resources = found.cells, found.resources
+    cells = found.cells
     if detail is None or detail.is_empty() or not customers:
         return found
     month = Period.parse(period)
@@ -141,12 +147,72 @@ def _from_detail(detail: pl.DataFrame | None, period: str, customers: Sequence[s
         cells.setdefault(customer_id, {}).setdefault(key, []).append(
             Cell(day, region, tags, _stored(exact), _stored(cost))
         )
+    # Each service's average price over the period (sell / cost), for the resource ranking.
+    prices = frame.group_by(
+        "customer_id", "partner_account_id", "vendor", "service_name", "billing_currency"
+    ).agg(
+        pl.col("sell_local").sum().alias("sell"), pl.col("cost").sum(), pl.col("currency").first()
+    )
+    found.prices = prices
+    days = frame.group_by("customer_id", "day", "billing_currency").agg(pl.col("cost").sum())
+    for customer_id, day, billing_currency, cost in days.iter_rows():
+        found.days.setdefault(customer_id, []).append(
+            {"day": day, "billing_currency": billing_currency, "cost": _stored(cost)}
+        )
+    return found
+
+
+def _resources(
+    session: Session,
+    msp_id: str,
+    period: str,
+    usage_store: Path,
+    customers: Sequence[str],
+    prices: pl.DataFrame | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The costliest resources of each customer: the vendor's cost per resource (exact),
+    and its amount at its service's average price of the period (the service's amount
+    over its cost; exact where one price and one exchange rate apply to the whole
+    service-month). Read from the usage slices in one lean pass: pricing every resource
+    with the rating would multiply the rating's rows by the number of resources."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if prices is None or prices.is_empty() or not customers:
+        return found
+    lines = scan_slices(usage_store, current_slices(session, msp_id, period))
+    if lines is None:
+        return found
+    keys = ["customer_id", "partner_account_id", "service_name", "billing_currency"]
+    costs = (
+        mapping.map_to_customers(lines, mapping.links_frame(session, msp_id), only=customers)
+        .filter(pl.col("resource_id").is_not_null())
+        .group_by([*keys, "resource_id"])
+        .agg(pl.col("billed_cost").sum().alias("cost"))
+        .collect()
+    )
+    # sell / cost per service, computed exactly in Decimal on the few rows.
+    ratio_rows = [
+        (*key, currency, vendor, _ratio(sell, cost))
+        for *key, vendor, sell, cost, currency in prices.select(
+            *keys, "vendor", "sell", "cost", "currency"
+        ).iter_rows()
+    ]
+    ratios = pl.DataFrame(
+        ratio_rows,
+        schema={
+            **{k: prices.schema[k] for k in keys},
+            "currency": pl.String,
+            "vendor": pl.String,
+            "ratio": pl.Decimal(38, 18),
+        },
+        orient="row",
+    )
     ranked = (
-        frame.filter(pl.col("resource_id").is_not_null())
+        costs.join(ratios, on=keys, how="inner", nulls_equal=True)
+        .with_columns((pl.col("cost") * pl.col("ratio")).cast(pl.Decimal(38, 24)).alias("amount"))
         .group_by(
             "customer_id", "resource_id", "vendor", "service_name", "billing_currency", "currency"
         )
-        .agg(pl.col("sell_local").sum().alias("amount"), pl.col("cost").sum())
+        .agg(pl.col("amount").sum(), pl.col("cost").sum())
         .with_columns(
             pl.struct(-pl.col("amount"), "resource_id")
             .rank("ordinal")
@@ -162,13 +228,14 @@ def _from_detail(detail: pl.DataFrame | None, period: str, customers: Sequence[s
     )
     for item in ranked.iter_rows(named=True):
         item["amount"], item["cost"] = _stored(item["amount"]), _stored(item["cost"])
-        resources.setdefault(item.pop("customer_id"), []).append(item)
-    days = frame.group_by("customer_id", "day", "billing_currency").agg(pl.col("cost").sum())
-    for customer_id, day, billing_currency, cost in days.iter_rows():
-        found.days.setdefault(customer_id, []).append(
-            {"day": day, "billing_currency": billing_currency, "cost": _stored(cost)}
-        )
+        found.setdefault(item.pop("customer_id"), []).append(item)
     return found
+
+
+def _ratio(sell: Decimal | None, cost: Decimal | None) -> Decimal:
+    if not cost or sell is None:
+        return Decimal(0)
+    return WIDE.divide(sell, cost).quantize(STORED, context=WIDE)
 
 
 def _stored(value: Decimal | None) -> Decimal:

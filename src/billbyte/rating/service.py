@@ -25,8 +25,9 @@ from billbyte.runtime import Runtime
 from billbyte.usage.repository import billed_periods
 
 # Usage columns kept below the rating grain in ``PeriodRun.detail``, for the cost rollups
-# (``analytics.rollups``): the grain already has the day and the region.
-ROLLUP_DETAIL = ("tags", "resource_id")
+# (``analytics.rollups``): the grain already has the day and the region. (Not resources:
+# priced per resource-day, the rows would multiply by the number of resources.)
+ROLLUP_DETAIL = ("tags",)
 
 
 @dataclass

@@ -51,7 +51,13 @@ def rate_and_settle(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
         rated = [c for c in run.open_customers if c.id not in result.errors]
         credit.evaluate(session, msp_id, period, rated)
         rollups.after_rating(
-            session, msp_id, period, [c.id for c in rated], sorted(settled), run.detail
+            session,
+            msp_id,
+            period,
+            [c.id for c in rated],
+            sorted(settled),
+            run.detail,
+            runtime.settings.usage_store_dir,
         )
         uow.commit()
     return result
