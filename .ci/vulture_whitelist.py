@@ -96,3 +96,6 @@ export_query  # portal.views.CostsPage: costs.html
 trend_chart  # portal.views.CostsPage: costs.html
 breakdown_chart  # portal.views.CostsPage: costs.html
 drivers_chart  # portal.views.CostsPage: costs.html
+alert_id  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
+budget_name  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
+statuses  # portal.budgets.BudgetsPage: portal/templates/budgets/list.html

@@ -16,6 +16,7 @@ from billbyte.api import docs, problems, responses
 from billbyte.api.headers import SecurityHeadersMiddleware
 from billbyte.api.ratelimit import RateLimitMiddleware, RateLimits
 from billbyte.audit.endpoints import router as audit_router
+from billbyte.budgets.endpoints import router as budgets_router
 from billbyte.catalog.endpoints import router as catalog_router
 from billbyte.charges.endpoints import router as charges_router
 from billbyte.connectors.endpoints import router as connectors_router
@@ -70,6 +71,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         catalog_router,
         exports_router,
         credit_router,
+        budgets_router,
         invoicing_router,
         connectors_router,
         analytics_router,

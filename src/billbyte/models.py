@@ -4,6 +4,7 @@
 from billbyte.analytics import models as analytics_models
 from billbyte.audit import models as audit_models
 from billbyte.auth import models as auth_models
+from billbyte.budgets import models as budget_models
 from billbyte.catalog import models as catalog_models
 from billbyte.charges import models as charge_models
 from billbyte.connectors import models as connector_models
@@ -37,4 +38,5 @@ ALL = (
     catalog_models,
     connector_models,
     analytics_models,
+    budget_models,
 )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billbyte.analytics import rollups
+from billbyte.budgets import service as budgets
 from billbyte.catalog import licence_lines
 from billbyte.credit import prepaid
 from billbyte.credit import service as credit
@@ -58,6 +59,9 @@ def rate_and_settle(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
             sorted(settled),
             run.detail,
             runtime.settings.usage_store_dir,
+        )
+        budgets.evaluate(
+            session, msp_id, period, [c for c in run.open_customers if c.id not in result.errors]
         )
         uow.commit()
     return result

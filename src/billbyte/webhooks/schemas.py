@@ -16,6 +16,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "usage.imported",
         "charges.updated",
         "credit.threshold_reached",
+        "budget.threshold_crossed",
         "invoice.finalized",
         "service.suspended",
         "service.resumed",

@@ -1,0 +1,1 @@
+"""Budgets: a customer's monthly spending budgets with alert thresholds, evaluated after rating."""
