@@ -89,7 +89,6 @@ href  # web.pages.NavItem: base.html
 
 # portal.views: page data read by the portal's templates
 month_to_date  # portal.views.Overview: overview.html
-budget  # portal.views.Overview: overview.html (the budgets slot)
 dimensions  # portal.views.CostsPage: costs.html
 sentences  # portal.views.CostsPage: costs.html
 export_query  # portal.views.CostsPage: costs.html

@@ -55,6 +55,11 @@ def _seed(tenant: Tenant, runtime: Runtime, tmp_path: Path) -> Seeded:
     response = tenant.post("/v1/invoice-runs", json={"period": PREVIOUS, "force": True})
     assert response.status_code == 202, response.text
     run_pending(runtime)
+    budget = tenant.post(
+        f"/v1/customers/{seeded.customer_id}/budgets",
+        json={"name": "Cloud", "amount": "500.00", "thresholds": [50, 80, 100]},
+    )
+    assert budget.status_code == 201, budget.text
     return seeded
 
 

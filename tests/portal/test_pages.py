@@ -215,3 +215,20 @@ def test_top_resources_list_the_costliest_first(portal: TestClient) -> None:
 def test_hostile_cost_queries_are_422_never_500(portal: TestClient, params: dict[str, str]) -> None:
     for path in ("/portal/costs", "/portal/costs.csv"):
         assert portal.get(path, params=params).status_code == 422, (path, params)
+
+
+def test_the_overview_shows_each_budgets_spend(
+    portal: TestClient, seeded: Seeded, tenant: Tenant
+) -> None:
+    assert "No budget is set." in portal.get("/portal", params={"period": PERIOD}).text
+    created = tenant.post(
+        f"/v1/customers/{seeded.customer_id}/budgets",
+        json={"name": "Cloud", "amount": "40.00", "thresholds": [50, 80, 100]},
+    )
+    assert created.status_code == 201, created.text
+    page = portal.get("/portal", params={"period": PERIOD})
+    status = page.text[page.text.index('id="budget-status"') :]
+    status = re.sub(r"\s+", " ", status[: status.index("</div>")])
+    # 20.90 of 40.00 is 52.25 %.
+    assert "Cloud</strong>: $20.90 of $40.00" in status
+    assert "52.2%" in status or "52.3%" in status

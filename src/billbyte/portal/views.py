@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from billbyte.analytics import repository as analytics
 from billbyte.auth.web_sessions import WebSubject
+from billbyte.budgets import repository as budgets
 from billbyte.charges import service as charges
 from billbyte.charges.models import ChargeLine
 from billbyte.charges.schemas import ChargesOut
@@ -96,7 +97,7 @@ class Overview:
     month_to_date: Decimal
     forecast: Decimal
     credit: CreditView
-    budget: Any  # TODO(wip/budgets): billbyte.budgets.repository.status_for(...); None until then
+    budgets: list[budgets.BudgetStatus]  # every budget's spend and state in the period
     groups: list[ChargeGroupView]
     rated_at: str | None
 
@@ -145,7 +146,7 @@ def overview(
             spend=standing.spend,
             percent=standing.percent,
         ),
-        budget=None,
+        budgets=budgets.status_for(session, subject.msp_id, customer.id, period),
         groups=_groups(body),
         rated_at=body.rating.get("rated_at"),
     )
