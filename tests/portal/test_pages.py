@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from billbyte.kit.clock import utcnow
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
 from tests.portal.factories import (
@@ -232,3 +233,25 @@ def test_the_overview_shows_each_budgets_spend(
     # 20.90 of 40.00 is 52.25 %.
     assert "Cloud</strong>: $20.90 of $40.00" in status
     assert "52.2%" in status or "52.3%" in status
+
+
+def test_without_a_period_the_pages_show_the_current_month_even_when_it_is_empty(
+    portal: TestClient,
+) -> None:
+    current = utcnow().strftime("%Y-%m")  # the seeded usage lies in 2026-10/11 only
+    for path in ("/portal", "/portal/costs", "/portal/invoices", "/portal/costs.csv"):
+        response = portal.get(path)
+        assert response.status_code == 200, (path, response.text)
+    overview = portal.get("/portal").text
+    if current not in (PERIOD, PREVIOUS):
+        assert _figure(overview, "mtd-total") == "$0.00"
+        assert "No charges in this period yet." in overview
+    # The period selector offers the months with charges.
+    assert f'<option value="{PERIOD}"' in overview and f'<option value="{PREVIOUS}"' in overview
+
+
+def test_a_bad_filter_is_a_page_that_says_what_is_wrong(portal: TestClient) -> None:
+    response = portal.get("/portal/costs", params={"period": PERIOD, "date_from": "2026-12-01"})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "date_from must lie within the period 2026-11." in response.text
