@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from billbyte.api.deps import RuntimeDep, Uow
-from billbyte.api.responses import READ, WRITE
+from billbyte.api.responses import READ_ONE, WRITE
 from billbyte.auth.deps import Subject
 from billbyte.kit.pagination import ListResponse
 from billbyte.portal import users
@@ -45,7 +45,7 @@ def invite_portal_user(
     "/v1/customers/{customer_id}/portal-users",
     summary="List a customer's portal users",
     response_model=ListResponse[PortalUserOut],
-    responses=READ,
+    responses=READ_ONE,
 )
 def list_portal_users(customer_id: str, subject: Subject, uow: Uow) -> ListResponse[PortalUserOut]:
     rows = users.list_for_customer(uow.session, subject.msp_id, customer_id)
