@@ -98,3 +98,4 @@ drivers_chart  # portal.views.CostsPage: costs.html
 alert_id  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
 budget_name  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
 statuses  # portal.budgets.BudgetsPage: portal/templates/budgets/list.html
+previous_full  # analytics.repository.MonthComparison: the whole previous month, no page shows it yet

@@ -81,8 +81,9 @@ def write_usage(path: Path, rows: int, resources: int, sub_accounts: int) -> Non
         writer.writerow(HEADER)
         for index in range(rows):
             day = 1 + index % 31
-            service, category = SERVICES[index % len(SERVICES)]
             resource = rng.randrange(resources)
+            # A resource (an instance, a bucket) belongs to one service.
+            service, category = SERVICES[resource % len(SERVICES)]
             cost = f"{rng.randint(1, 5_000_000) / 10**6:.6f}"
             writer.writerow(
                 [
@@ -257,14 +258,14 @@ def main() -> None:
 
         print(f"usage lines             : {args.rows:,}, {args.resources:,} resources")
         print(f"rollup rows             : {cells:,} ({engine.dialect.name})")
-        print(
-            "rating without rollups  : " + ", ".join(f"{s:.2f}" for s in without) + " s (3 runs)"
-        )
+        print("rating without rollups  : " + ", ".join(f"{s:.2f}" for s in without) + " s (3 runs)")
         print(f"rating, first build     : {first_build:.2f} s")
         print("re-rating with rollups  : " + ", ".join(f"{s:.2f}" for s in again) + " s (3 runs)")
         for name, (p50, p95) in figures.items():
             print(f"{name:30s}: p50 {p50:7.1f} ms, p95 {p95:7.1f} ms")
-        print(f"{'GET analytics endpoint':30s}: p50 {endpoint[0]:7.1f} ms, p95 {endpoint[1]:7.1f} ms")
+        print(
+            f"{'GET analytics endpoint':30s}: p50 {endpoint[0]:7.1f} ms, p95 {endpoint[1]:7.1f} ms"
+        )
         print(f"total                   : {total} {currency} (= the charges total)")
 
 

@@ -43,6 +43,7 @@ from billbyte.usage.repository import current_slices, scan_slices
 # Exact weights are kept at the stored precision (NUMERIC(38, 18)), so a rebuild from
 # stored cells allocates exactly as the rebuild from the rating did.
 STORED = Decimal("1e-18")
+STORED_TYPE = pl.Decimal(38, 18)  # polars rounds half-even to it, as ``_stored`` does
 WIDE = Context(prec=90, rounding=ROUND_HALF_EVEN)
 USAGE = "usage"
 
@@ -119,7 +120,7 @@ class _Found:
     cells: dict[str, dict[str, list[Cell]]]  # line key → cells
     resources: dict[str, list[dict[str, Any]]]  # the ranked resources
     days: dict[str, list[dict[str, Any]]]  # the usage cost per day and billing currency
-    prices: pl.DataFrame | None = None  # sell and cost per customer, service and day
+    prices: pl.DataFrame | None = None  # sell and cost per customer and service
 
 
 def _from_detail(detail: pl.DataFrame | None, period: str, customers: Sequence[str]) -> _Found:
@@ -141,11 +142,11 @@ def _from_detail(detail: pl.DataFrame | None, period: str, customers: Sequence[s
         )
     )
     grouped = frame.group_by("customer_id", "line_key", "day", "region_id", "tags").agg(
-        pl.col("sell_local").sum(), pl.col("cost").sum()
+        pl.col("sell_local").sum().cast(STORED_TYPE), pl.col("cost").sum().cast(STORED_TYPE)
     )
     for customer_id, key, day, region, tags, exact, cost in grouped.iter_rows():
         cells.setdefault(customer_id, {}).setdefault(key, []).append(
-            Cell(day, region, tags, _stored(exact), _stored(cost))
+            Cell(day, region, tags, exact, cost)
         )
     # Each service's average price over the period (sell / cost), for the resource ranking.
     prices = frame.group_by(
@@ -154,10 +155,12 @@ def _from_detail(detail: pl.DataFrame | None, period: str, customers: Sequence[s
         pl.col("sell_local").sum().alias("sell"), pl.col("cost").sum(), pl.col("currency").first()
     )
     found.prices = prices
-    days = frame.group_by("customer_id", "day", "billing_currency").agg(pl.col("cost").sum())
+    days = frame.group_by("customer_id", "day", "billing_currency").agg(
+        pl.col("cost").sum().cast(STORED_TYPE)
+    )
     for customer_id, day, billing_currency, cost in days.iter_rows():
         found.days.setdefault(customer_id, []).append(
-            {"day": day, "billing_currency": billing_currency, "cost": _stored(cost)}
+            {"day": day, "billing_currency": billing_currency, "cost": cost}
         )
     return found
 
@@ -182,11 +185,18 @@ def _resources(
     if lines is None:
         return found
     keys = ["customer_id", "partner_account_id", "service_name", "billing_currency"]
-    costs = (
-        mapping.map_to_customers(lines, mapping.links_frame(session, msp_id), only=customers)
-        .filter(pl.col("resource_id").is_not_null())
-        .group_by([*keys, "resource_id"])
+    # Summed first and attributed after: the attribution needs only the account columns,
+    # and runs on one row per resource instead of one per usage line.
+    raw = ["partner_account_id", "billing_account_id", "sub_account_id", "service_name"]
+    summed = (
+        lines.filter(pl.col("resource_id").is_not_null())
+        .group_by([*raw, "billing_currency", "resource_id"])
         .agg(pl.col("billed_cost").sum().alias("cost"))
+    )
+    costs = (
+        mapping.map_to_customers(summed, mapping.links_frame(session, msp_id), only=customers)
+        .group_by([*keys, "resource_id"])
+        .agg(pl.col("cost").sum())
         .collect()
     )
     # sell / cost per service, computed exactly in Decimal on the few rows.
