@@ -94,6 +94,7 @@ BAD_BODIES = [
     {"amount": "100", "vendor": "oracle"},
     {"amount": "100", "name": ""},
     {"amount": "100", "name": "x" * 201},
+    {"amount": "100", "name": "a\u0000b"},
     {"amount": "100", "surprise": True},
     {"thresholds": [50]},
 ]

@@ -74,6 +74,11 @@ def _emit_every_type(tenant: Tenant, runtime: Any, tmp_path: Path) -> dict[str, 
     )
     assert created.status_code == 201, created.text
     customer = created.json()["id"]
+    budget = tenant.post(
+        f"/v1/customers/{customer}/budgets",
+        json={"name": "Cloud", "amount": "100", "thresholds": [80]},
+    )
+    assert budget.status_code == 201, budget.text
     for _ in range(4):
         s.drain()
     account = tenant.get(f"/v1/customers/{customer}").json()["vendor_states"][0][
@@ -84,7 +89,7 @@ def _emit_every_type(tenant: Tenant, runtime: Any, tmp_path: Path) -> dict[str, 
     )
     s.upload([row("90.00", sub=account)])
     for _ in range(4):
-        s.drain()  # rating → threshold → suspension job → vendor → service.suspended
+        s.drain()  # rating → thresholds (credit, budget) → suspension → vendor → suspended
     assert tenant.get(f"/v1/customers/{customer}").json()["status"] == "suspended"
     assert tenant.post(f"/v1/customers/{customer}/resume", json={}).status_code == 202
     s.drain()

@@ -20,6 +20,7 @@ Functions taking a ``Session`` never commit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -48,6 +49,7 @@ EVENT = "budget.threshold_crossed"
 MAX_BUDGETS = 20  # per customer
 MAX_AMOUNT = Decimal("1e15")  # far above any month; well inside NUMERIC(38, 18)
 FIELDS = ("name", "amount", "thresholds", "vendor")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ def check(fields: BudgetFields, currency: str) -> BudgetFields:
     name = (fields.name or "").strip() or None
     if name is not None and len(name) > 200:
         raise InvalidInput("name has at most 200 characters.", field="name")
+    if name is not None and _CONTROL.search(name):  # PostgreSQL refuses NUL in text
+        raise InvalidInput("name may not contain control characters.", field="name")
     vendor = fields.vendor or None
     if vendor is not None and vendor not in {v.value for v in Vendor}:
         raise InvalidInput(
