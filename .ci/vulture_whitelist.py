@@ -110,3 +110,16 @@ reconciliation  # console.partners_views.ImportPage
 file_lines  # console.partners_views.Reconciliation
 fx_policy  # console.money_views.Money: money/index.html
 credit_policy  # console.money_views.Money: money/index.html
+
+# portal.views: page data read by the portal's templates
+month_to_date  # portal.views.Overview: overview.html
+dimensions  # portal.views.CostsPage: costs.html
+sentences  # portal.views.CostsPage: costs.html
+export_query  # portal.views.CostsPage: costs.html
+trend_chart  # portal.views.CostsPage: costs.html
+breakdown_chart  # portal.views.CostsPage: costs.html
+drivers_chart  # portal.views.CostsPage: costs.html
+alert_id  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
+budget_name  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
+statuses  # portal.budgets.BudgetsPage: portal/templates/budgets/list.html
+previous_full  # analytics.repository.MonthComparison: the whole previous month, no page shows it yet
