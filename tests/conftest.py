@@ -63,6 +63,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        terminalreporter.write_sep("!", "Browser tests NOT RUN", red=True, bold=True)
+        terminalreporter.write_line(
+            f"Chromium is not installed at {chromium}: tests/browser (the portal and the "
+            "console in a real browser, /docs offline) were skipped. Install it with "
+            "'apt-get install chromium'; CI sets BILLBYTE_REQUIRE_CHROMIUM=1 so this fails there."
+        )
     error = _pg_state.get("error")
     if error:
         terminalreporter.write_sep("!", "PostgreSQL tests NOT RUN", red=True, bold=True)

@@ -44,3 +44,13 @@ def period_totals(session: Session, msp_id: str, period: str) -> dict[str, OpenT
             currencies.setdefault(customer_id, currency)
             sums[customer_id] = sums.get(customer_id, Decimal(0)) + amount
     return {key: OpenTotal(currencies[key], sums[key]) for key in sums}
+
+
+def periods_of(session: Session, msp_id: str, customer_id: str) -> list[str]:
+    """The months in which a customer has charge lines, newest first."""
+    rows = session.scalars(
+        select(ChargeLine.period)
+        .where(ChargeLine.msp_id == msp_id, ChargeLine.customer_id == customer_id)
+        .distinct()
+    )
+    return sorted(set(rows), reverse=True)

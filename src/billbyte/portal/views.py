@@ -17,14 +17,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.analytics import repository as analytics
 from billbyte.auth.web_sessions import WebSubject
 from billbyte.budgets import repository as budgets
+from billbyte.charges import repository as charge_reads
 from billbyte.charges import service as charges
-from billbyte.charges.models import ChargeLine
 from billbyte.charges.schemas import ChargesOut
 from billbyte.credit import service as credit
 from billbyte.customers import repository as customers
@@ -51,13 +50,7 @@ def customer_locale(customer: Customer, subject: WebSubject) -> str:
 
 def periods_with_charges(session: Session, subject: WebSubject) -> list[str]:
     """The customer's months that have charge lines, newest first."""
-    # charges has no repository.py yet; this is the one query the portal makes of its table.
-    rows = session.scalars(
-        select(ChargeLine.period)
-        .where(ChargeLine.msp_id == subject.msp_id, ChargeLine.customer_id == customer_of(subject))
-        .distinct()
-    )
-    return sorted(set(rows), reverse=True)
+    return charge_reads.periods_of(session, subject.msp_id, customer_of(subject))
 
 
 def chosen_period(text: str | None, today: date) -> str:
