@@ -32,51 +32,19 @@ def main() -> None:
     args = parser.parse_args()
 
     import duckdb
-    from fastapi.testclient import TestClient
+    from bench import installation
     from tests.usage.generate import write_focus
 
-    from billbyte.app import create_app
-    from billbyte.db.engine import make_engine
-    from billbyte.db.migrate import upgrade
     from billbyte.jobs.service import run_pending
     from billbyte.rating import tasks as rating
-    from billbyte.runtime import Runtime
-    from billbyte.settings import Settings
-    from billbyte.tenancy import service as tenancy
 
     with tempfile.TemporaryDirectory(prefix="bb-charges-") as tmp:
         work = Path(tmp)
-        engine = make_engine(args.database_url or f"sqlite:///{work / 'bench.sqlite3'}")
-        upgrade(engine)
-        runtime = Runtime(Settings(var_dir=work / "var", secret_key="bench"), engine, "bench")
-        with runtime.uow() as uow:
-            msp, key = tenancy.create_msp(uow.session, "bench")
-            uow.commit()
-        client = TestClient(create_app(runtime))
-        headers = {"Authorization": f"Bearer {key.secret}"}
-        pa = client.post(
-            "/v1/partner-accounts", headers=headers, json={"vendor": "aws", "display_name": "payer"}
-        ).json()["id"]
-        customer = client.post(
-            "/v1/customers",
-            headers=headers,
-            json={"external_id": "BIG", "name": "Big Corp", "currency": "USD"},
-        ).json()["id"]
-        for index in range(20):
-            client.post(
-                f"/v1/customers/{customer}/vendor-accounts",
-                headers=headers,
-                json={"partner_account_id": pa, "vendor_identifier": str(100000000000 + index)},
-            )
-        client.post(
-            "/v1/price-plans",
-            headers=headers,
-            json={
-                "name": "std",
-                "is_default": True,
-                "rules": [{"adjustment": "markup_percent", "value": "12.5"}],
-            },
-        )
+        world = installation.build(work, args.database_url)
+        runtime, api, headers = world.runtime, world.api, world.headers
+        client = api
+        engine = runtime.engine
+        pa, customer = world.partner_account_id, world.customer_id
         csv_path = work / "usage.csv"
         expected = write_focus(csv_path, args.rows, seed=3, sub_accounts=20)
         started = time.perf_counter()
@@ -91,7 +59,7 @@ def main() -> None:
         import_seconds = time.perf_counter() - started
         run_pending(runtime)  # the coalesced jobs from set-up; then time one full rating
         started = time.perf_counter()
-        rating.rate_all(runtime, msp.id, "2026-10")
+        rating.rate_all(runtime, world.msp_id, "2026-10")
         rating_seconds = time.perf_counter() - started
 
         url = f"/v1/customers/{customer}/charges?period=2026-10"

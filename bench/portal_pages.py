@@ -37,53 +37,22 @@ def main() -> None:
     args = parser.parse_args()
 
     import duckdb
+    from bench import installation
     from fastapi.testclient import TestClient
     from tests.usage.generate import write_focus
     from tests.web import people
 
     from billbyte.app import create_app
-    from billbyte.db.engine import make_engine
-    from billbyte.db.migrate import upgrade
     from billbyte.jobs.service import run_pending
     from billbyte.rating import tasks as rating
-    from billbyte.runtime import Runtime
-    from billbyte.settings import Settings
-    from billbyte.tenancy import service as tenancy
 
     period = "2026-10"
     with tempfile.TemporaryDirectory(prefix="bb-pages-") as tmp:
         work = Path(tmp)
-        engine = make_engine(args.database_url or f"sqlite:///{work / 'bench.sqlite3'}")
-        upgrade(engine)
-        runtime = Runtime(Settings(var_dir=work / "var", secret_key="bench"), engine, "bench")
-        with runtime.uow() as uow:
-            msp, key = tenancy.create_msp(uow.session, "bench")
-            uow.commit()
-        api = TestClient(create_app(runtime))
-        headers = {"Authorization": f"Bearer {key.secret}"}
-        pa = api.post(
-            "/v1/partner-accounts", headers=headers, json={"vendor": "aws", "display_name": "payer"}
-        ).json()["id"]
-        customer = api.post(
-            "/v1/customers",
-            headers=headers,
-            json={"external_id": "BIG", "name": "Big Corp", "currency": "USD"},
-        ).json()["id"]
-        for index in range(20):
-            api.post(
-                f"/v1/customers/{customer}/vendor-accounts",
-                headers=headers,
-                json={"partner_account_id": pa, "vendor_identifier": str(100000000000 + index)},
-            )
-        api.post(
-            "/v1/price-plans",
-            headers=headers,
-            json={
-                "name": "std",
-                "is_default": True,
-                "rules": [{"adjustment": "markup_percent", "value": "12.5"}],
-            },
-        )
+        world = installation.build(work, args.database_url)
+        runtime, api, headers = world.runtime, world.api, world.headers
+        engine = runtime.engine
+        pa, customer = world.partner_account_id, world.customer_id
         csv_path = work / "usage.csv"
         write_focus(csv_path, args.rows, seed=3, sub_accounts=20, period=period)
         with csv_path.open("rb") as handle:
@@ -96,16 +65,16 @@ def main() -> None:
         assert imported.status_code == 201, imported.text
         run_pending(runtime)
         started = time.perf_counter()
-        rating.rate_all(runtime, msp.id, period)
+        rating.rate_all(runtime, world.msp_id, period)
         rating_seconds = time.perf_counter() - started
 
         portal = people.signed_in_client(
             TestClient(create_app(runtime)),
             "portal",
-            people.add_portal_user(runtime, msp.id, customer),
+            people.add_portal_user(runtime, world.msp_id, customer),
         )
         console = people.signed_in_client(
-            TestClient(create_app(runtime)), "console", people.add_staff(runtime, msp.id)
+            TestClient(create_app(runtime)), "console", people.add_staff(runtime, world.msp_id)
         )
         pages = [
             (portal, "/portal"),
