@@ -16,6 +16,7 @@ from billbyte.invoicing import models as invoicing_models
 from billbyte.jobs import models as job_models
 from billbyte.partners import models as partner_models
 from billbyte.pricing import models as pricing_models
+from billbyte.taxes import models as tax_models
 from billbyte.tenancy import models as tenancy_models
 from billbyte.usage import models as usage_models
 from billbyte.webhooks import models as webhook_models
@@ -39,4 +40,5 @@ ALL = (
     connector_models,
     analytics_models,
     budget_models,
+    tax_models,
 )

@@ -37,6 +37,30 @@ class Customer(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class CustomerBillingDetails(Base):
+    """The buyer on a customer's invoices: legal name, address, tax id, purchase order and
+    the address invoices go to, and how tax applies (``standard``, ``exempt`` with a reason,
+    or ``reverse_charge`` for an EU business customer in another member state). One row
+    per customer, created on the first change; invoices copy it when they are finalized."""
+
+    __tablename__ = "customer_billing_details"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"), index=True)
+    legal_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address_line1: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address_line2: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    postal_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    city: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)  # ISO 3166-1 alpha-2
+    tax_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # VAT id, compact
+    po_number: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    invoice_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    tax_treatment: Mapped[str] = mapped_column(String(20), default="standard")
+    exemption_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 class VendorAccount(Base):
     """A vendor-side identifier (AWS account, Azure subscription, GCP project, ...) that
     belongs to one customer under one partner account."""

@@ -65,6 +65,9 @@ class DocumentLine:
     original_period: str | None
     fx_rates: list[dict[str, Any]]
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # invoice mode only: EN 16931 VAT category and percent of this line
+    tax_category: str | None = None
+    tax_rate: Decimal | None = None
 
 
 @dataclass

@@ -32,6 +32,10 @@ INVOICE = "invoice"
 CREDIT_NOTE = "credit_note"
 FINALIZED = "finalized"
 DRAFT = "draft"
+STATEMENT = "statement"
+TAX_INVOICE = "invoice"  # the invoice mode: a complete tax invoice
+TAX = "tax"  # the kind of a tax line
+DOCUMENT_VERSION = 2  # the layout of documents finalized now
 
 
 class InvoiceSettings(Base):
@@ -42,7 +46,11 @@ class InvoiceSettings(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("ivs"))
     msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"), unique=True)
     grace_days: Mapped[int] = mapped_column(Integer, default=5)
-    grouping: Mapped[str] = mapped_column(String(20), default="service")  # service | account
+    # service | account | service_and_account
+    grouping: Mapped[str] = mapped_column(String(20), default="service")
+    # statement: lines to embed into the MSP's own invoice, no tax (the default);
+    # invoice: a complete tax invoice with seller, buyer, tax lines and payment terms.
+    mode: Mapped[str] = mapped_column(String(20), default="statement")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -129,6 +137,20 @@ class Invoice(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     finalized_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Added by issue 12. Documents finalized before it are version 1 and keep rendering
+    # with the version-1 PDF and CSV writers, so they stay byte-identical.
+    document_version: Mapped[int] = mapped_column(
+        Integer, default=DOCUMENT_VERSION, server_default="1"
+    )
+    mode: Mapped[str] = mapped_column(String(20), default="statement", server_default="statement")
+    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    payment_terms_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seller: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)  # snapshot
+    buyer: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)  # snapshot
+    subtotal: Mapped[Decimal | None] = mapped_column(Money, nullable=True)  # without tax
+    tax_total: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    # Per tax rate: {"category", "rate", "name", "taxable", "tax", "note"} (texts).
+    taxes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
 
 
 class InvoiceLine(Base):
@@ -161,3 +183,7 @@ class InvoiceLine(Base):
     original_period: Mapped[str | None] = mapped_column(String(7), nullable=True)
     fx_rates: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # EN 16931 VAT category (S standard, E exempt, AE reverse charge, Z zero) and percent,
+    # set on invoice-mode documents only.
+    tax_category: Mapped[str | None] = mapped_column(String(4), nullable=True)
+    tax_rate: Mapped[Decimal | None] = mapped_column(Money, nullable=True)

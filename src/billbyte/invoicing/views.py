@@ -22,13 +22,16 @@ from billbyte.customers.models import Customer
 from billbyte.invoicing import cycles, documents
 from billbyte.invoicing.documents import DocumentLine
 from billbyte.invoicing.models import (
+    DOCUMENT_VERSION,
     DRAFT,
     FINALIZED,
     INVOICE,
+    STATEMENT,
     Invoice,
     InvoiceLine,
     InvoiceSettings,
 )
+from billbyte.invoicing.parties import Buyer, Seller, TaxSummary
 from billbyte.invoicing.schemas import (
     FxRateOut,
     InvoiceDetail,
@@ -77,6 +80,16 @@ class InvoiceView:
     reason: str | None = None
     finalized_at: datetime | None = None
     lines: list[DocumentLine] | None = field(default=None)
+    # issue 12: version 1 documents render with the version-1 PDF and CSV writers
+    document_version: int = DOCUMENT_VERSION
+    mode: str = STATEMENT
+    due_date: date | None = None
+    payment_terms_days: int | None = None
+    seller: Seller | None = None
+    buyer: Buyer | None = None
+    subtotal: Decimal | None = None  # without tax; None in statement mode
+    tax_total: Decimal | None = None
+    taxes: list[TaxSummary] = field(default_factory=list)
 
 
 def draft_id(customer_id: str, period_end: str) -> str:
@@ -127,6 +140,15 @@ def stored_view(invoice: Invoice, lines: Sequence[InvoiceLine] | None) -> Invoic
         reason=invoice.reason,
         finalized_at=invoice.finalized_at,
         lines=None if lines is None else [_document_line(line) for line in lines],
+        document_version=invoice.document_version,
+        mode=invoice.mode,
+        due_date=invoice.due_date,
+        payment_terms_days=invoice.payment_terms_days,
+        seller=cast(Seller | None, invoice.seller),
+        buyer=cast(Buyer | None, invoice.buyer),
+        subtotal=invoice.subtotal,
+        tax_total=invoice.tax_total,
+        taxes=cast(list[TaxSummary], list(invoice.taxes or [])),
     )
 
 
@@ -151,6 +173,8 @@ def _document_line(line: InvoiceLine) -> DocumentLine:
         original_period=line.original_period,
         fx_rates=list(line.fx_rates or []),
         sources=list(line.sources or []),
+        tax_category=line.tax_category,
+        tax_rate=line.tax_rate,
     )
 
 
@@ -459,6 +483,8 @@ def insert_lines(
                 "original_period": line.original_period,
                 "fx_rates": line.fx_rates,
                 "sources": line.sources,
+                "tax_category": line.tax_category,
+                "tax_rate": line.tax_rate,
             }
             for line in lines
         ],

@@ -38,3 +38,30 @@ class MspBrand(Base):
     logo_content_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
     logo_version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MspBillingProfile(Base):
+    """The seller on an MSP's invoices: legal name, address, tax and registration ids, bank
+    details and payment terms. One row per MSP, created on the first change. Invoices copy
+    it when they are finalized (``invoices.seller``), so a later change never alters a
+    finalized invoice."""
+
+    __tablename__ = "msp_billing_profiles"
+
+    msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"), primary_key=True)
+    legal_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address_line1: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address_line2: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    postal_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    city: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)  # ISO 3166-1 alpha-2
+    tax_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # VAT id, compact
+    registration: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    bank_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    iban: Mapped[str | None] = mapped_column(String(34), nullable=True)  # compact, validated
+    bic: Mapped[str | None] = mapped_column(String(11), nullable=True)
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=30)
+    footer_text: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
