@@ -6,7 +6,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from billbyte.customers.models import Customer, CustomerVendor, VendorAccount
+from billbyte.customers.models import (
+    Customer,
+    CustomerBillingDetails,
+    CustomerVendor,
+    VendorAccount,
+)
 from billbyte.kit.repository import get_owned
 
 
@@ -80,5 +85,17 @@ def link_of(session: Session, partner_account_id: str, identifier: str) -> Vendo
         select(VendorAccount).where(
             VendorAccount.partner_account_id == partner_account_id,
             VendorAccount.vendor_identifier == identifier,
+        )
+    )
+
+
+def billing_details_of(
+    session: Session, msp_id: str, customer_id: str
+) -> CustomerBillingDetails | None:
+    """The customer's buyer details on invoices, or None while they were never set."""
+    return session.scalar(
+        select(CustomerBillingDetails).where(
+            CustomerBillingDetails.customer_id == customer_id,
+            CustomerBillingDetails.msp_id == msp_id,
         )
     )

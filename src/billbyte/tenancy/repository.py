@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from billbyte.tenancy.models import Msp, MspBrand
+from billbyte.tenancy.models import Msp, MspBillingProfile, MspBrand
 from billbyte.web.branding import DEFAULT_COLOUR, Brand
 
 
@@ -38,3 +38,8 @@ def logo_of(session: Session, msp_id: str) -> tuple[bytes, str] | None:
     if row is None or row.logo is None or row.logo_content_type is None:
         return None
     return row.logo, row.logo_content_type
+
+
+def billing_profile_of(session: Session, msp_id: str) -> MspBillingProfile | None:
+    """The MSP's seller details on invoices, or None while it never set them."""
+    return session.get(MspBillingProfile, msp_id)
