@@ -5,10 +5,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, OptionalPeriodQuery, Uow
-from billbyte.api.responses import READ, READ_ONE, WRITE
+from billbyte.api.responses import CONFLICT, READ, READ_ONE, WRITE
 from billbyte.auth.deps import Subject
 from billbyte.invoicing import credit_notes, runs, settings, views
 from billbyte.invoicing.csv_documents import render_csv
+from billbyte.invoicing.einvoice import service as einvoice
 from billbyte.invoicing.pdf import render_pdf
 from billbyte.invoicing.schemas import (
     CreditNoteCreate,
@@ -140,6 +141,60 @@ def download_pdf(invoice_id: str, subject: Subject, uow: Uow) -> Response:
         render_pdf(view),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{_filename(view)}.pdf"'},
+    )
+
+
+_EINVOICE_ONLY = (
+    " Only for finalized invoice-mode documents: a draft or a statement-mode document is "
+    "answered with 409 `einvoice_not_available`."
+)
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}.xml",
+    summary="Download the EN 16931 e-invoice XML (Factur-X CII, or UBL / PEPPOL BIS 3.0)",
+    description="`syntax=cii` (default): the Factur-X / ZUGFeRD CII XML, profile EN 16931; "
+    "`syntax=ubl`: the UBL 2.1 Invoice or CreditNote of PEPPOL BIS Billing 3.0." + _EINVOICE_ONLY,
+    response_class=Response,
+    responses={
+        200: {"content": {"application/xml": {}}, "description": "The XML."},
+        **READ_ONE,
+        **CONFLICT,
+    },
+)
+def download_xml(
+    invoice_id: str,
+    subject: Subject,
+    uow: Uow,
+    syntax: Annotated[
+        Literal["cii", "ubl"], Query(description="cii (Factur-X, default) or ubl (PEPPOL).")
+    ] = "cii",
+) -> Response:
+    filename, xml = einvoice.xml_document(uow.session, subject, invoice_id, syntax)
+    return Response(
+        xml,
+        media_type="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/v1/invoices/{invoice_id}/facturx.pdf",
+    summary="Download the Factur-X PDF/A-3 (the PDF with the CII XML embedded)",
+    description="The invoice PDF with `factur-x.xml` (EN 16931 profile) attached." + _EINVOICE_ONLY,
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The PDF."},
+        **READ_ONE,
+        **CONFLICT,
+    },
+)
+def download_facturx(invoice_id: str, subject: Subject, uow: Uow) -> Response:
+    filename, data = einvoice.facturx_document(uow.session, subject, invoice_id)
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
