@@ -220,15 +220,15 @@ def test_export_is_focus_and_reconciles_with_the_charges(world: World, tmp_path:
     # Licences: the offer's SKU, seats as the quantity, recurring purchases.
     licences = [r for r in rows if r["x_ChargeKind"] == "licence"]
     assert sorted((r["SkuId"], r["PricingQuantity"], r["BilledCost"]) for r in licences) == [
-        ("CFQ7TTC0LCHC:0002", "10", "199.00"),
-        ("CFQ7TTC0LCHC:0002", "5", "63.02"),
-        ("DEVOPS-BASIC", "3", "8.11"),
+        ("CFQ7TTC0LCHC:0002", "10.0", "199.00"),
+        ("CFQ7TTC0LCHC:0002", "5.0", "63.02"),
+        ("DEVOPS-BASIC", "3.0", "8.11"),
     ]
     assert {(r["ChargeCategory"], r["ChargeFrequency"]) for r in licences} == {
         ("Purchase", "Recurring")
     }
     assert {r["PublisherName"] for r in licences} == {"Microsoft"}
-    m365 = next(r for r in licences if r["PricingQuantity"] == "5")
+    m365 = next(r for r in licences if r["PricingQuantity"] == "5.0")
     assert (m365["ChargePeriodStart"], m365["ChargePeriodEnd"]) == (
         "2026-04-12T00:00:00Z",
         "2026-05-01T00:00:00Z",

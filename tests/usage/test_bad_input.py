@@ -122,4 +122,4 @@ def test_ragged_row(importer: Importer, good: Path, tmp_path: Path) -> None:
     lines[4] = lines[4].rstrip("\n") + ",extra,cells\n"
     broken = tmp_path / "ragged.csv"
     broken.write_text("".join(lines))
-    _reject(importer, broken, contains="row 4 has", code="ragged_row")
+    _reject(importer, broken, contains="data record 4 (line 5 of the file) has", code="ragged_row")

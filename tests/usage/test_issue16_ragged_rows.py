@@ -52,7 +52,7 @@ def test_a_long_record_is_named_with_its_own_row_and_field_count(
     with pytest.raises(InvalidInput) as caught:
         importer(_write(tmp_path, header, records))
     assert caught.value.code == "ragged_row"
-    assert "row 4 has 134 fields" in caught.value.detail
+    assert "data record 4 (line 5 of the file) has 134 fields" in caught.value.detail
 
 
 def test_short_and_full_rows_mixed_are_rejected(importer: Importer, tmp_path: Path) -> None:
@@ -61,7 +61,10 @@ def test_short_and_full_rows_mixed_are_rejected(importer: Importer, tmp_path: Pa
     with pytest.raises(InvalidInput) as caught:
         importer(_write(tmp_path, header, records))
     assert caught.value.code == "ragged_row"
-    assert "row 7 has 131 fields but row 1 has 130" in caught.value.detail
+    assert (
+        "data record 7 (line 8 of the file) has 131 fields but data record 1 has 130"
+        in caught.value.detail
+    )
 
 
 def test_one_short_row_rejects_the_file(importer: Importer, tmp_path: Path) -> None:
@@ -71,6 +74,5 @@ def test_one_short_row_rejects_the_file(importer: Importer, tmp_path: Path) -> N
     with pytest.raises(InvalidInput) as caught:
         importer(_write(tmp_path, header, records))
     assert caught.value.code == "ragged_row"
-    assert f"row 2 has {len(header) - 1} fields, the header has {len(header)}" in (
-        caught.value.detail
-    )
+    expected = f"data record 2 (line 3 of the file) has {len(header) - 1} fields, "
+    assert f"{expected}the header has {len(header)}" in caught.value.detail

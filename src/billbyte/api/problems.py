@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.routing import Match
 from billbyte.api.headers import NO_STORE, SECURITY_HEADERS
 from billbyte.kit.errors import BillByteError
 from billbyte.kit.ids import new_id
+from billbyte.kit.periods import PERIOD_PATTERN, period_problem
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,87 @@ def _field_path(loc: tuple[Any, ...], error_type: str = "") -> str:
         return "body"  # the location's second part is a character offset, not a field
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "/".join(str(p) for p in loc)
+
+
+def _validation_entry(error: Any, body: Any) -> dict[str, Any]:
+    """One entry of a validation problem's ``errors[]`` (always field, message, type): a
+    message a person can act on (where a JSON body stopped parsing; what a pattern means,
+    not the regex; the OpenAPI document keeps the pattern itself)."""
+    kind = str(error.get("type", ""))
+    loc = tuple(error.get("loc", ()))
+    entry: dict[str, Any] = {
+        "field": _field_path(loc, kind),
+        "message": str(error.get("msg", "")),
+        "type": kind,
+    }
+    ctx = error.get("ctx") or {}
+    if kind == "json_invalid":
+        position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+        reason = str(ctx.get("error") or "invalid JSON")
+        if position is None:
+            entry["message"] = f"the body is not valid JSON: {reason}"
+        else:
+            line, column = _line_and_column(body, position)
+            entry["message"] = (
+                f"the body is not valid JSON: {reason} at line {line}, column {column} "
+                f"(character {position})"
+            )
+    elif kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        entry["message"] = _pattern_message(pattern)
+    return entry
+
+
+def _line_and_column(body: Any, position: int) -> tuple[int, int]:
+    """1-based line and column of ``position`` (a character offset) in the JSON text."""
+    text = body if isinstance(body, str) else ""
+    before = text[:position]
+    line = before.count("\n") + 1
+    return line, position - (before.rfind("\n") + 1) + 1
+
+
+_ALTERNATIVES = re.compile(r"\^\(([A-Za-z0-9_]+(?:\|[A-Za-z0-9_]+)+)\)\$")
+# Patterns of the API's schemas in words (a pattern not listed gets a generic sentence).
+_PATTERN_MESSAGES = {
+    PERIOD_PATTERN: period_problem("the value"),
+    r"^[A-Za-z][A-Za-z0-9 ]*$": "must start with a letter and hold only letters, digits and "
+    "spaces, e.g. seat",
+    r"^[a-z0-9][a-z0-9_.-]{0,19}$": "must be 1 to 20 characters: lower-case letters, digits, "
+    "'_', '.' or '-', starting with a letter or digit, e.g. manual",
+}
+
+
+def _pattern_message(pattern: str) -> str:
+    if pattern in _PATTERN_MESSAGES:
+        return _PATTERN_MESSAGES[pattern]
+    choices = _ALTERNATIVES.fullmatch(pattern)
+    if choices:
+        return "must be one of " + ", ".join(choices[1].split("|"))
+    return "does not have the expected form (see the field in the API reference)"
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# What pydantic says of a JSON endpoint's body that FastAPI did not read as JSON.
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
+
+
+def _content_type_hint(request: Request, errors: Any) -> str | None:
+    """A JSON endpoint sent a form or an untyped body: FastAPI reads no JSON from it and
+    says the body is not an object, which hides the cause. Name the header to send."""
+    body_level = any(
+        tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in errors
+    )
+    if not body_level or request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return None
+    sent = (
+        "a form body"
+        if content_type in _FORM_TYPES
+        else (f"a body of type {content_type}" if content_type else "a body without Content-Type")
+    )
+    return f"This endpoint reads JSON but got {sent}: send Content-Type: application/json."
 
 
 # The methods an HTTP API can be asked about; ``Allow`` lists those among them served here.
@@ -106,17 +189,13 @@ def install(app: FastAPI, page_error: PageError | None = None) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {
-                "field": _field_path(tuple(e.get("loc", ())), e.get("type", "")),
-                "message": e.get("msg", ""),
-                "type": e.get("type", ""),
-            }
-            for e in exc.errors()
-        ]
+        errors = [_validation_entry(e, exc.body) for e in exc.errors()]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         if (page := for_person(request, 422, "Invalid input", summary)) is not None:
             return page
+        hint = _content_type_hint(request, exc.errors())
+        if hint:
+            summary = f"{summary}. {hint}" if summary else hint
         return problem(
             422,
             "validation_error",

@@ -195,9 +195,19 @@ def _timestamp(expr: pl.Expr) -> pl.Expr:
     return expr.dt.strftime("%Y-%m-%dT00:00:00Z")
 
 
+def _decimal_literal(text: pl.Expr) -> pl.Expr:
+    """A number's text as a decimal literal, always with a fraction (36 → 36.0): a column of
+    whole numbers (a JPY export's costs, an adjustment-only month's quantities) is otherwise
+    read as INTEGER, and FOCUS (the FinOps validator) wants DECIMAL. Null stays null."""
+    return pl.when(text.str.contains(".", literal=True)).then(text).otherwise(text + ".0")
+
+
 def _plain_decimal(expr: pl.Expr) -> pl.Expr:
-    """Decimal as text without trailing zeros (1.500 → 1.5, 2.000 → 2)."""
-    return expr.cast(pl.String).str.replace(r"(\.\d*?)0+$", "${1}").str.replace(r"\.$", "")
+    """Decimal as text without trailing zeros, one fractional digit kept (1.500 → 1.5,
+    2.000 → 2.0)."""
+    return _decimal_literal(
+        expr.cast(pl.String).str.replace(r"(\.\d*?)0+$", "${1}").str.replace(r"\.$", "")
+    )
 
 
 # --- rounding --------------------------------------------------------------------------------
@@ -294,7 +304,7 @@ def focus_frame(
         .then(None)
         .otherwise(pl.col("quantity"))
     )
-    billed = pl.col("billed").cast(pl.String)
+    billed = _decimal_literal(pl.col("billed").cast(pl.String))
     follows_billed = charge.is_in(["Tax", "Credit", "Adjustment"]) | pl.col("list_is_billed")
     publisher = (
         pl.when(pl.col("kind") == "fee")
@@ -303,7 +313,7 @@ def focus_frame(
             pl.col("vendor").replace_strict(PUBLISHERS, default=issuer, return_dtype=pl.String)
         )
     )
-    zero = str(Decimal(0).scaleb(-minor_units))
+    zero = f"{Decimal(0):.{max(minor_units, 1)}f}"  # 0.00, or 0.0 for a currency like JPY
 
     frame = rows.select(
         billed.alias("BilledCost"),
@@ -338,7 +348,7 @@ def focus_frame(
         pl.lit(issuer).alias("InvoiceIssuerName"),
         pl.when(follows_billed)
         .then(billed)
-        .otherwise(pl.col("listed").cast(pl.String))
+        .otherwise(_decimal_literal(pl.col("listed").cast(pl.String)))
         .alias("ListCost"),
         _plain_decimal(quantity).alias("PricingQuantity"),
         pl.when(quantity.is_null())
@@ -380,8 +390,9 @@ def _iso(day: date) -> str:
     return f"{day.isoformat()}T00:00:00Z"
 
 
-# The cost and quantity columns: plain decimals written by BillByte, left as they are (a
-# credit's -5.00 is a number). Every other column is text and neutralised against formulas.
+# The cost and quantity columns: plain decimal literals written by BillByte, always with a
+# fraction (36.0 in JPY, 2.0 seats), left as they are (a credit's -5.00 is a number). Every
+# other column is text and neutralised against formulas.
 NUMERIC_COLUMNS = ("BilledCost", "ContractedCost", "EffectiveCost", "ListCost", "PricingQuantity")
 
 

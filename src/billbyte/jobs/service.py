@@ -162,14 +162,38 @@ def run_pending(runtime: Runtime, now: datetime | None = None, limit: int = 1000
             with _Heartbeat(runtime, job, now):
                 function(runtime, dict(job.payload))
         except Exception as exc:
-            log.exception("job %s (%s) failed", job.id, job.kind)
-            _finish(runtime, job, error=f"{type(exc).__name__}: {exc}", now=now)
+            final = _permanent(exc)
+            if hasattr(exc, "retryable"):
+                # An expected vendor failure, already described by its message: one line.
+                log.log(
+                    logging.ERROR if final else logging.WARNING,
+                    "job %s (%s) failed, %s: %s",
+                    job.id,
+                    job.kind,
+                    "not retried" if final else f"attempt {job.attempts} of {MAX_ATTEMPTS}",
+                    _one_line(exc),
+                )
+            else:
+                log.exception("job %s (%s) failed", job.id, job.kind)
+            _finish(runtime, job, error=f"{type(exc).__name__}: {exc}", now=now, final=final)
         else:
             _finish(runtime, job, error=None, now=now)
     return done
 
 
-def _finish(runtime: Runtime, job: Job, *, error: str | None, now: datetime) -> None:
+def _permanent(exc: BaseException) -> bool:
+    """A failure that running again cannot cure: an error saying ``retryable = False`` (a
+    connector's ``VendorError``, e.g. an AWS partner account without ``cur_bucket``)."""
+    return getattr(exc, "retryable", None) is False
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500] or type(exc).__name__
+
+
+def _finish(
+    runtime: Runtime, job: Job, *, error: str | None, now: datetime, final: bool = False
+) -> None:
     with runtime.uow() as uow:
         row = uow.session.get(Job, job.id)
         assert row is not None
@@ -182,7 +206,7 @@ def _finish(runtime: Runtime, job: Job, *, error: str | None, now: datetime) -> 
         if error is None:
             row.status = "done"
             row.finished_at = utcnow()
-        elif row.attempts >= MAX_ATTEMPTS:
+        elif final or row.attempts >= MAX_ATTEMPTS:
             row.status = "failed"
             row.finished_at = utcnow()
         else:

@@ -464,7 +464,8 @@ def ragged_record(staged: StagedFile) -> str | None:
         records = csv.reader(handle)
         next(records, None)
         try:
-            first = next(records, None)
+            # Blank lines are no records (pyarrow skips them too).
+            first = next((r for r in records if r), None)
         except csv.Error:
             first = None
     if first is None:
@@ -472,12 +473,13 @@ def ragged_record(staged: StagedFile) -> str | None:
     width = len(first)
 
     def described(number: int, fields: int) -> str:
+        where = f"data record {number} (line {_line_of_record(staged.path, number)} of the file)"
         if width != expected and number > 1:
             return (
-                f"{staged.name}: row {number} has {fields} fields but row 1 has {width} "
+                f"{staged.name}: {where} has {fields} fields but data record 1 has {width} "
                 f"(the header has {expected})."
             )
-        return f"{staged.name}: row {number} has {fields} fields, the header has {expected}."
+        return f"{staged.name}: {where} has {fields} fields, the header has {expected}."
 
     if width > expected:
         return described(1, width)
@@ -510,6 +512,23 @@ def ragged_record(staged: StagedFile) -> str | None:
     if found:
         return described(*found[0])
     return None
+
+
+def _line_of_record(path: Path, number: int) -> int:
+    """The file line on which data record ``number`` (1-based, the header excluded, blank
+    lines skipped) starts; a quoted value may span lines, so the two can differ."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        records = csv.reader(handle)
+        next(records, None)
+        seen = 0
+        start = records.line_num + 1
+        for record in records:
+            if record:
+                seen += 1
+                if seen == number:
+                    return start
+            start = records.line_num + 1
+    return start
 
 
 def check_field_counts(staged: StagedFile) -> None:
