@@ -47,6 +47,9 @@ def test_legacy_document_unchanged(name: str, tmp_path: Path) -> None:
         detail = client.get(url, headers=headers)
         assert detail.status_code == 200
         assert contains(detail.json(), json.loads((DATA / f"{name}.json").read_text()))
+        # the issue-12 fields are added: an old document is a statement without taxes
+        assert detail.json()["mode"] == "statement"
+        assert detail.json()["taxes"] == [] and detail.json()["tax_total"] is None
         lines = client.get(f"{url}/lines", headers=headers)
         assert lines.status_code == 200
         assert contains(lines.json(), json.loads((DATA / f"{name}.lines.json").read_text()))
