@@ -127,6 +127,15 @@ class InvoiceOut(BaseModel):
     credited_invoice_id: str | None = None
     reason: str | None = None
     finalized_at: datetime | None
+    # issue 12 (additive): invoice mode, terms, party snapshots and taxes
+    mode: str = "statement"
+    due_date: date | None = None
+    payment_terms_days: int | None = None
+    seller: dict[str, str | None] | None = None
+    buyer: dict[str, str | None] | None = None
+    subtotal: str | None = None
+    tax_total: str | None = None
+    taxes: list[dict[str, str | None]] = []
 
 
 class InvoiceDetail(InvoiceOut):

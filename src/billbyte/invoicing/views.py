@@ -439,6 +439,14 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
         credited_invoice_id=view.credited_invoice_id,
         reason=view.reason,
         finalized_at=view.finalized_at,
+        mode=view.mode,
+        due_date=view.due_date,
+        payment_terms_days=view.payment_terms_days,
+        seller=dict(view.seller) if view.seller is not None else None,
+        buyer=dict(view.buyer) if view.buyer is not None else None,
+        subtotal=None if view.subtotal is None else money_text(view.subtotal, view.currency),
+        tax_total=None if view.tax_total is None else money_text(view.tax_total, view.currency),
+        taxes=[dict(t) for t in view.taxes],
     )
 
 
