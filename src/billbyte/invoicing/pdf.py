@@ -242,3 +242,9 @@ def render_pdf(view: InvoiceView, *, pdfa: bool = False, logo_url: str | None = 
     out = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(**options)
     assert out is not None
     return bytes(out)
+
+
+def document_html(view: InvoiceView) -> str:
+    """The document alone (``invoice_document.html``), for the portal's invoice page: the
+    same template and context as the PDF, so the two cannot drift."""
+    return _env.get_template("invoice_document.html").render(**context(view), logo_url=None)
