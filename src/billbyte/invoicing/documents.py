@@ -210,3 +210,51 @@ def build(
         total_exact=total_exact,
         fx_rates=_rates(li for month_lines in charge_lines.values() for li in month_lines),
     )
+
+
+# --- presentation (issue 12): readable descriptions and quantities; amounts untouched ---
+
+# vendor unit → (short unit, minimum decimals, maximum decimals); see docs/invoicing.md
+UNITS: dict[str, tuple[str, int, int]] = {
+    "hrs": ("h", 0, 2),
+    "hours": ("h", 0, 2),
+    "hour": ("h", 0, 2),
+    "h": ("h", 0, 2),
+    "gb-mo": ("GB-month", 2, 3),
+    "gb-month": ("GB-month", 2, 3),
+    "gb": ("GB", 2, 3),
+    "gib": ("GiB", 2, 3),
+    "tb": ("TB", 2, 3),
+    "requests": ("requests", 0, 0),
+    "request": ("requests", 0, 0),
+    "count": ("", 0, 0),
+    "licenses": ("licences", 0, 0),
+    "seats": ("seats", 0, 0),
+    "users": ("users", 0, 0),
+}
+DEFAULT_PRECISION = (0, 3)
+
+
+def readable_unit(unit: str | None) -> tuple[str, int, int]:
+    """A vendor unit as a short readable one with its decimals: ``Hrs`` → ``("h", 0, 2)``."""
+    if not unit:
+        return ("", *DEFAULT_PRECISION)
+    key = unit.strip().lower()
+    if key in UNITS:
+        return UNITS[key]
+    if key.startswith(("1k ", "1,000 ", "10k ", "1m ")):
+        return (unit.strip(), 0, 0)
+    return (unit.strip(), *DEFAULT_PRECISION)
+
+
+def readable_description(line: DocumentLine, quantity_text: str) -> str:
+    """``Amazon Elastic Compute Cloud — Usage — 1,492 h`` for usage lines; fees, adjustments
+    and tax lines keep their stored description."""
+    if line.kind != "usage" or not line.service_name:
+        return line.description
+    parts = [line.service_name]
+    if line.charge_category:
+        parts.append(line.charge_category)
+    if quantity_text:
+        parts.append(quantity_text)
+    return " — ".join(parts)

@@ -110,3 +110,26 @@ def invoice_pdf(invoice_id: str, uow: Uow, subject: Person) -> Response:
 def invoice_csv(invoice_id: str, uow: Uow, subject: Person) -> Response:
     document = views.invoice_document(uow.session, subject, invoice_id, "csv")
     return _download(document.content, document.media_type, document.filename)
+
+
+# After the downloads, so "x.pdf" is not taken for an id: the invoice as a page, from the
+# same template as its PDF (invoicing/templates/invoice_document.html).
+@router.get("/portal/invoices/{invoice_id}", response_class=HTMLResponse)
+def invoice_page(request: Request, invoice_id: str, uow: Uow, subject: Person) -> HTMLResponse:
+    from billbyte.invoicing.pdf import TEMPLATES
+
+    document = views.invoice_document(uow.session, subject, invoice_id, "html")
+    page = views.invoices_page(uow.session, subject)
+    return PAGES.render(
+        request,
+        "invoice.html",
+        brand=brand(uow.session, subject),
+        subject=subject,
+        locale=page.locale,
+        active="/portal/invoices",
+        customer_name=page.customer_name,
+        document=document.content,
+        document_title=document.filename,
+        invoice_id=invoice_id,
+        css=(TEMPLATES / "invoice.css").read_text().split("@page")[0].replace("{{FONT_DIR}}", ""),
+    )

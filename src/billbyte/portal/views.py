@@ -484,6 +484,10 @@ def invoice_document(session: Session, subject: WebSubject, invoice_id: str, kin
     if view.customer_id != customer_of(subject) or view.status != FINALIZED:
         raise NotFound(f"No invoice {invoice_id!r}.", code="invoice_not_found")
     name = view.number or view.id
+    if kind == "html":
+        from billbyte.invoicing.pdf import document_html
+
+        return Download(document_html(view), "text/html", name)
     if kind == "pdf":
         return Download(render_pdf(view), "application/pdf", f"{name}.pdf")
     return Download(render_csv(view), "text/csv; charset=utf-8", f"{name}.csv")
