@@ -26,17 +26,20 @@ from billbyte.charges import ledger
 from billbyte.charges.models import ClosedPeriod, RatingState
 from billbyte.credit import prepaid
 from billbyte.customers.models import Customer
-from billbyte.invoicing import cycles, documents
+from billbyte.invoicing import cycles, documents, terms
 from billbyte.invoicing.documents import Document
 from billbyte.invoicing.models import (
+    DOCUMENT_VERSION,
     FINALIZED,
     INVOICE,
+    STATEMENT,
     Invoice,
     InvoiceRun,
 )
 from billbyte.invoicing.numbering import INVOICE_SERIES, next_number
 from billbyte.invoicing.schemas import InvoiceRunOut
 from billbyte.invoicing.settings import settings_for
+from billbyte.invoicing.taxation import MissingTaxRate
 from billbyte.invoicing.views import (
     closed_months,
     insert_lines,
@@ -328,7 +331,12 @@ def _finalize_in(
         _bump(session, run_id, "closed_without_charges")
         return "closed_without_charges"
     document = documents.build(by_month, open_months, customer.currency, grouping)
-    invoice = _store_invoice(session, subject, customer, document, open_months, grouping, run_id)
+    try:
+        invoice = _store_invoice(
+            session, subject, customer, document, open_months, grouping, run_id
+        )
+    except MissingTaxRate as exc:
+        raise _CannotFinalize(f"{exc}: add one under tax rates, then run again") from exc
     session.flush()
     prepaid.close(session, customer, open_months, invoice.total, invoice.id)
     _bump(session, run_id, "invoices_created")
@@ -345,6 +353,9 @@ def _store_invoice(
     run_id: str | None,
 ) -> Invoice:
     period_end = months[-1]
+    issued = cycles.issue_date(period_end, customer.billing_anchor_day)
+    mode = settings_for(session, subject.msp_id).mode or STATEMENT
+    agreed = terms.apply(session, customer, document, issued, mode)
     invoice = Invoice(
         id=new_id("inv"),
         msp_id=subject.msp_id,
@@ -355,23 +366,32 @@ def _store_invoice(
         period_start=months[0],
         period_end=period_end,
         billing_cycle=customer.billing_cycle,
-        issue_date=cycles.issue_date(period_end, customer.billing_anchor_day),
+        issue_date=issued,
         currency=customer.currency,
         locale=customer.locale,
         customer_name=customer.name,
         customer_external_id=customer.external_id,
         seller_name=seller_name_of(session, subject.msp_id),
         grouping=grouping,
-        total=document.total,
-        total_exact=document.total_exact,
-        line_count=len(document.lines),
+        total=agreed.total,
+        total_exact=agreed.total_exact,
+        line_count=len(agreed.lines),
         fx_rates=document.fx_rates,
         run_id=run_id,
         finalized_at=utcnow(),
+        document_version=DOCUMENT_VERSION,
+        mode=mode,
+        due_date=agreed.due_date,
+        payment_terms_days=agreed.payment_terms_days,
+        seller=dict(agreed.seller),
+        buyer=dict(agreed.buyer),
+        subtotal=agreed.subtotal,
+        tax_total=agreed.tax_total,
+        taxes=[dict(t) for t in agreed.taxes],
     )
     session.add(invoice)
     session.flush()
-    insert_lines(session, invoice, customer.id, document.lines)
+    insert_lines(session, invoice, customer.id, agreed.lines)
     view = stored_view(invoice, None)
     summary = invoice_out(view).model_dump(mode="json")
     record(

@@ -19,7 +19,7 @@ from billbyte.auth.subject import AuthSubject
 from billbyte.charges import ledger
 from billbyte.charges.models import ChargeLine, ClosedPeriod
 from billbyte.customers.models import Customer
-from billbyte.invoicing import cycles, documents
+from billbyte.invoicing import cycles, documents, terms
 from billbyte.invoicing.documents import DocumentLine
 from billbyte.invoicing.models import (
     DOCUMENT_VERSION,
@@ -40,6 +40,7 @@ from billbyte.invoicing.schemas import (
     ServicePeriod,
 )
 from billbyte.invoicing.settings import settings_for
+from billbyte.invoicing.taxation import MissingTaxRate
 from billbyte.kit.errors import InvalidInput, NotFound
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import format_amount, plain_decimal, round_money
@@ -211,6 +212,13 @@ def _draft_view(
         customer.currency,
         settings.grouping,
     )
+    issued = cycles.issue_date(period_end, customer.billing_anchor_day)
+    mode = settings.mode or STATEMENT
+    try:
+        agreed = terms.apply(session, customer, document, issued, mode)
+    except MissingTaxRate:
+        # The draft still shows its lines; finalizing will refuse until a rate exists.
+        agreed = terms.apply(session, customer, document, issued, STATEMENT)
     return InvoiceView(
         id=draft_id(customer.id, period_end),
         kind=INVOICE,
@@ -224,16 +232,24 @@ def _draft_view(
         period_start=open_months[0],
         period_end=period_end,
         months=open_months,
-        issue_date=cycles.issue_date(period_end, customer.billing_anchor_day),
+        issue_date=issued,
         due_at=cycles.due_at(period_end, customer.billing_anchor_day, settings.grace_days),
         currency=customer.currency,
         locale=customer.locale,
         grouping=settings.grouping,
-        total=document.total,
-        total_exact=document.total_exact,
-        line_count=len(document.lines),
+        total=agreed.total,
+        total_exact=agreed.total_exact,
+        line_count=len(agreed.lines),
         fx_rates=document.fx_rates,
-        lines=document.lines,
+        lines=agreed.lines,
+        mode=mode,
+        due_date=agreed.due_date,
+        payment_terms_days=agreed.payment_terms_days,
+        seller=agreed.seller,
+        buyer=agreed.buyer,
+        subtotal=agreed.subtotal,
+        tax_total=agreed.tax_total,
+        taxes=agreed.taxes,
     )
 
 
