@@ -15,7 +15,7 @@ import typer
 import uvicorn
 
 from billbyte import tasks  # noqa: F401  (registers every job kind, for jobs run/serve/worker)
-from billbyte.cli_support import emit, runtime_ready
+from billbyte.cli_support import emit, fail, runtime_ready
 from billbyte.connectors import cli as connectors_cli
 from billbyte.connectors.service import schedule_due_collections
 from billbyte.db.migrate import upgrade
@@ -28,6 +28,7 @@ from billbyte.keyring import cli as keyring_cli
 from billbyte.rating import cli as rating_cli
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.sandbox import cli as sandbox_cli
+from billbyte.sandbox import taken_port
 from billbyte.settings import get_settings
 from billbyte.tenancy import cli as tenancy_cli
 from billbyte.usage import cli as usage_cli
@@ -66,8 +67,29 @@ def serve(
         bool, typer.Option(help="Also run the vendor simulators (what `make run` does).")
     ] = False,
     tick_seconds: Annotated[float, typer.Option(help="Sandbox delivery interval.")] = 60.0,
+    sandbox_aws_port: Annotated[
+        int | None, typer.Option(help="moto (AWS) port [env BILLBYTE_SANDBOX_AWS_PORT].")
+    ] = None,
+    sandbox_partner_center_port: Annotated[
+        int | None,
+        typer.Option(help="Partner Center port [env BILLBYTE_SANDBOX_PARTNER_CENTER_PORT]."),
+    ] = None,
+    sandbox_google_channel_port: Annotated[
+        int | None,
+        typer.Option(help="Cloud Channel port [env BILLBYTE_SANDBOX_GOOGLE_CHANNEL_PORT]."),
+    ] = None,
 ) -> None:
     """Run the API server (and its background workers) on the configured database."""
+    settings = get_settings()
+    sandbox_ports: dict[str, int | None] = {
+        "aws": sandbox_aws_port or settings.sandbox_aws_port,
+        "partner_center": sandbox_partner_center_port or settings.sandbox_partner_center_port,
+        "google_channel": sandbox_google_channel_port or settings.sandbox_google_channel_port,
+    }
+    if sandbox:
+        problem = taken_port({k: v for k, v in sandbox_ports.items() if v})
+        if problem:
+            fail(problem)
     # why: the API (FastAPI and every router) costs about a second of start-up that no
     # other command needs.
     from billbyte.app import create_app
@@ -85,7 +107,7 @@ def serve(
             runtime.settings.outbound_allow_http = True
             runtime.settings.outbound_allowed_ports = "*"
             typer.echo("sandbox: outbound requests to http://127.0.0.1 allowed", err=True)
-            sandboxes = sandbox_cli.start_beside_server(tick_seconds)
+            sandboxes = sandbox_cli.start_beside_server(tick_seconds, sandbox_ports)
         stop = start_workers(runtime)
         try:
             uvicorn.run(
@@ -159,13 +181,14 @@ def _demo_banner(result: dict[str, Any]) -> str:
     staff = ", ".join(f"{email} ({role})" for role, email in sign_in["staff"].items())
     return (
         f"Demo MSP {result['msp_id']} ready ({result['customers']} customers).\n"
-        f"Demo admin API key: {result['api_key']}\n"
         f"Portal:  {sign_in['portal_url']}\n"
         f"         as {', '.join(sign_in['portal_users'])}\n"
         f"Console: {sign_in['console_url']}\n"
         f"         as {staff}\n"
         f"Password for every demo user: {sign_in['password']}\n"
-        f"API docs: {sign_in['console_url'].rsplit('/console', 1)[0]}/docs"
+        f"API docs: {sign_in['console_url'].rsplit('/console', 1)[0]}/docs\n"
+        # the key last, where it does not scroll away; the file keeps it for later
+        f"Demo admin API key (also in var/demo_api_key): {result['api_key']}"
     )
 
 

@@ -24,9 +24,28 @@ from billbyte.runtime import Runtime, build_runtime
 from billbyte.settings import get_settings
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1, status: int = 400) -> None:
+    """One line on stderr; with ``--json`` also the problem (problem+json fields) on stdout."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    if _json_requested():
+        problem = {"type": "about:blank", "title": "Command failed", "detail": message}
+        sys.stdout.write(json.dumps({**problem, "status": status}) + "\n")
     raise typer.Exit(code)
+
+
+def _json_requested() -> bool:
+    # why: Typer 0.29 runs commands on its own vendored copy of Click (typer._click), whose
+    # context stack is not click's.
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # older Typer, on Click itself
+        from click import get_current_context  # type: ignore[no-redef]
+    context: Any = get_current_context(silent=True)
+    while context is not None:
+        if context.params.get("as_json"):
+            return True
+        context = context.parent
+    return False
 
 
 @contextmanager
@@ -40,7 +59,7 @@ def runtime_ready(migrate_empty: bool = True) -> Iterator[Runtime]:
     except DatabaseBehind as exc:
         fail(str(exc))
     except BillByteError as exc:
-        fail(exc.detail)
+        fail(exc.detail, status=exc.status)
     except OperationalError as exc:
         fail(f"cannot use the database ({runtime_url()}): {exc.orig}")
 

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
+    sandbox_aws_port: int = Field(default=8811, description="serve --sandbox: moto (AWS) port.")
+    sandbox_partner_center_port: int = Field(
+        default=8812, description="serve --sandbox: Partner Center simulator port."
+    )
+    sandbox_google_channel_port: int = Field(
+        default=8813, description="serve --sandbox: Cloud Channel simulator port."
+    )
     public_url: str = Field(
         default="",
         description="The address people reach this server at (e.g. https://billing.example.com):"

@@ -9,6 +9,7 @@ integration before going live run on them (``billbyte sandbox``, ``billbyte serv
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,29 @@ class Sandboxes:
                 sandbox.stop()
             except Exception:
                 log.exception("sandbox stop failed")
+
+
+PORT_FLAGS = {
+    "aws": ("--sandbox-aws-port", "BILLBYTE_SANDBOX_AWS_PORT"),
+    "partner_center": ("--sandbox-partner-center-port", "BILLBYTE_SANDBOX_PARTNER_CENTER_PORT"),
+    "google_channel": ("--sandbox-google-channel-port", "BILLBYTE_SANDBOX_GOOGLE_CHANNEL_PORT"),
+}
+
+
+def taken_port(ports: dict[str, int]) -> str | None:
+    """A one-line message for the first sandbox port already in use, else ``None``: checked
+    before anything long-running starts, so that a taken port fails at once."""
+    for vendor, port in ports.items():
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            flag, env = PORT_FLAGS.get(vendor, ("", ""))
+            how = f": choose another with {flag} or {env}" if flag else ""
+            return f"sandbox port {port} ({vendor}) is already in use{how}"
+        finally:
+            probe.close()
+    return None
 
 
 def start_all(ports: dict[str, int | None] | None = None) -> Sandboxes:

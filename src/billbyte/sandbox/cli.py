@@ -12,9 +12,9 @@ from billbyte.cli_support import emit
 from billbyte.sandbox import Sandboxes, start_all
 
 
-def start_beside_server(tick_seconds: float) -> Sandboxes:
-    """The simulators on their default ports, for ``billbyte serve --sandbox``."""
-    sandboxes = start_all()
+def start_beside_server(tick_seconds: float, ports: dict[str, int | None]) -> Sandboxes:
+    """The simulators on the chosen ports, for ``billbyte serve --sandbox``."""
+    sandboxes = start_all(ports)
     sandboxes.start_ticking(tick_seconds)
     for vendor, url in sandboxes.endpoints().items():
         typer.echo(f"sandbox {vendor:<13} {url}", err=True)

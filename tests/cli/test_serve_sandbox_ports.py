@@ -1,0 +1,39 @@
+"""``serve --sandbox`` fails at once, naming the port and how to change it, when a sandbox
+port is taken (it used to hang forever)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cli.conftest import Cli
+
+
+@pytest.fixture
+def occupied_port() -> Iterator[int]:
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        yield holder.getsockname()[1]
+    finally:
+        holder.close()
+
+
+def test_taken_port_by_flag_fails_fast(cli: Cli, occupied_port: int) -> None:
+    started = time.monotonic()
+    result = cli.run("serve", "--sandbox", "--sandbox-aws-port", str(occupied_port))
+    assert time.monotonic() - started < 10
+    assert result.exit_code != 0
+    assert f"sandbox port {occupied_port} (aws) is already in use" in result.output
+    assert "--sandbox-aws-port" in result.output
+    assert "BILLBYTE_SANDBOX_AWS_PORT" in result.output
+
+
+def test_taken_port_by_env_fails_fast(cli: Cli, occupied_port: int) -> None:
+    result = cli.run("serve", "--sandbox", BILLBYTE_SANDBOX_GOOGLE_CHANNEL_PORT=str(occupied_port))
+    assert result.exit_code != 0
+    assert f"sandbox port {occupied_port} (google_channel) is already in use" in result.output
