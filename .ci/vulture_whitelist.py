@@ -123,3 +123,12 @@ alert_id  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
 budget_name  # budgets.repository.BudgetNotice: portal/templates/budgets/list.html
 statuses  # portal.budgets.BudgetsPage: portal/templates/budgets/list.html
 previous_full  # analytics.repository.MonthComparison: the whole previous month, no page shows it yet
+address_line1  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+address_line2  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+bank_name  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+city  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+exemption_reason  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+footer_text  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+invoice_email  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+po_number  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+postal_code  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
