@@ -127,3 +127,28 @@ def test_a_missing_rate_fails_the_customer_and_issues_nothing(billing: Billing) 
     run = _run(billing, close(billing.runtime, billing.tenant.msp_id, "2026-09").id)
     assert run["failed"] == 1 and "no tax rate" in run["errors"][cid], run
     assert [i for i in billing.invoices(status="finalized") if i["customer_id"] == cid] == []
+
+
+def test_service_and_account_grouping_keeps_accounts_apart_within_a_service(
+    billing: Billing,
+) -> None:
+    from billbyte.charges import ledger
+    from billbyte.invoicing import documents
+
+    cid = customer(billing.tenant, "GR-1")
+    add_charges(
+        billing.runtime,
+        billing.tenant.msp_id,
+        cid,
+        "2026-09",
+        ["1", "2", "4"],
+        sub_accounts=("111111111111", "222222222222"),
+    )
+    with billing.runtime.uow() as uow:
+        lines = ledger.lines_by_month(uow.session, cid, ["2026-09"])
+    by_service = documents.build(lines, ["2026-09"], "EUR", documents.SERVICE)
+    both = documents.build(lines, ["2026-09"], "EUR", documents.SERVICE_AND_ACCOUNT)
+    assert [line.amount for line in by_service.lines] == [Decimal("7.00")]
+    # 1 + 4 on the first account, 2 on the second
+    assert sorted(line.amount for line in both.lines) == [Decimal("2.00"), Decimal("5.00")]
+    assert both.total == by_service.total == Decimal("7.00")

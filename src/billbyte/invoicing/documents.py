@@ -18,6 +18,7 @@ from billbyte.kit.money import allocate, plain_decimal
 
 SERVICE = "service"
 ACCOUNT = "account"
+SERVICE_AND_ACCOUNT = "service_and_account"  # one line per service and account, by service
 ADJUSTMENT = "adjustment"
 ADJUSTMENT_PREFIX = "adj:"
 UNIT_PRICE_PLACES = Decimal("1e-6")
@@ -103,6 +104,15 @@ def _group_key(line: Charge, grouping: str) -> tuple[Any, ...]:
     if line.kind == "fee":
         return (*base, line.description, line.line_key)
     service = line.service_name or line.service_category or ""
+    if grouping == SERVICE_AND_ACCOUNT:
+        return (
+            *base,
+            service,
+            line.partner_account_id or "",
+            line.sub_account_id or "",
+            line.charge_category or "",
+            line.pricing_unit or "",
+        )
     if grouping == ACCOUNT:
         return (
             *base,
