@@ -34,6 +34,8 @@ from billbyte.portal.pages import router as portal_pages
 from billbyte.pricing.endpoints import router as pricing_router
 from billbyte.rating.endpoints import router as rating_router
 from billbyte.runtime import Runtime, build_runtime
+from billbyte.taxes.endpoints import router as tax_rates_router
+from billbyte.tenancy.endpoints import billing_profile_router
 from billbyte.tenancy.endpoints import router as api_keys_router
 from billbyte.usage.endpoints import router as usage_router
 from billbyte.web import assets
@@ -73,6 +75,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         credit_router,
         budgets_router,
         invoicing_router,
+        billing_profile_router,
+        tax_rates_router,
         connectors_router,
         analytics_router,
         fx_router,

@@ -7,6 +7,8 @@ from billbyte.api.responses import CONFLICT, READ, READ_ONE, WRITE
 from billbyte.auth.deps import Subject
 from billbyte.customers import service
 from billbyte.customers.schemas import (
+    BillingDetailsIn,
+    BillingDetailsOut,
     CustomerCreate,
     CustomerOut,
     CustomerStatus,
@@ -81,6 +83,32 @@ def update_customer(
     customer = service.update(uow.session, subject, customer_id, body)
     uow.commit()
     return service.to_out(customer, uow.session)
+
+
+@customers_router.get(
+    "/{customer_id}/billing-details",
+    summary="A customer's billing details (the buyer on its invoices)",
+    response_model=BillingDetailsOut,
+    responses=READ_ONE,
+)
+def get_billing_details(customer_id: str, subject: Subject, uow: Uow) -> BillingDetailsOut:
+    return service.billing_details(uow.session, subject, customer_id)
+
+
+@customers_router.put(
+    "/{customer_id}/billing-details",
+    summary="Set a customer's billing details and tax treatment (admin, billing)",
+    response_model=BillingDetailsOut,
+    responses=WRITE,
+)
+def put_billing_details(
+    customer_id: str, body: BillingDetailsIn, subject: Subject, uow: Uow
+) -> BillingDetailsOut:
+    row = service.set_billing_details(
+        uow.session, subject, customer_id, body.model_dump(mode="json")
+    )
+    uow.commit()
+    return BillingDetailsOut.model_validate(row)
 
 
 @customers_router.post(

@@ -219,3 +219,55 @@ class VendorAccountOut(BaseModel):
     kind: VendorAccountKind
     display_name: str | None
     created_at: datetime
+
+
+class TaxTreatment(StrEnum):
+    STANDARD = "standard"
+    EXEMPT = "exempt"
+    REVERSE_CHARGE = "reverse_charge"
+
+
+class BillingDetailsIn(BaseModel):
+    """The buyer on the customer's invoices. PUT replaces them all: a field left out is
+    cleared. Empty text means "not set"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_name: str | None = Field(default=None, max_length=200)
+    address_line1: str | None = Field(default=None, max_length=200)
+    address_line2: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=20)
+    city: str | None = Field(default=None, max_length=100)
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2, e.g. FR.")
+    tax_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="VAT id; for an EU country checked with python-stdnum; stored compact.",
+    )
+    po_number: str | None = Field(default=None, max_length=100)
+    invoice_email: str | None = Field(default=None, max_length=320)
+    tax_treatment: TaxTreatment = Field(
+        default=TaxTreatment.STANDARD,
+        description="standard: the MSP's tax rate for the country; exempt: no tax, with "
+        "exemption_reason; reverse_charge: an EU business in another member state than the "
+        "seller's, with a valid EU VAT id.",
+    )
+    exemption_reason: str | None = Field(default=None, max_length=300)
+
+
+class BillingDetailsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: str = "billing_details"
+    customer_id: str
+    legal_name: str | None
+    address_line1: str | None
+    address_line2: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None
+    tax_id: str | None
+    po_number: str | None
+    invoice_email: str | None
+    tax_treatment: TaxTreatment
+    exemption_reason: str | None

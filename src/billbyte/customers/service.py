@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -9,17 +10,25 @@ from sqlalchemy.orm import Session
 from billbyte.audit.service import record
 from billbyte.auth.subject import AuthSubject
 from billbyte.customers import prepaid_ledger, repository
-from billbyte.customers.models import Customer, CustomerVendor, VendorAccount
+from billbyte.customers.models import (
+    Customer,
+    CustomerBillingDetails,
+    CustomerVendor,
+    VendorAccount,
+)
 from billbyte.customers.schemas import (
     DEFAULT_KIND,
     KINDS_BY_VENDOR,
+    BillingDetailsOut,
     CustomerCreate,
     CustomerOut,
     CustomerUpdate,
+    TaxTreatment,
     VendorAccountCreate,
     VendorStateOut,
 )
 from billbyte.jobs import follow_up
+from billbyte.kit import identifiers
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.vendors import Vendor
@@ -28,6 +37,7 @@ from billbyte.pricing import repository as pricing_repository
 from billbyte.pricing import service as pricing
 from billbyte.pricing.models import PriceRule
 from billbyte.pricing.schemas import PriceRuleIn
+from billbyte.tenancy import repository as tenancy_repository
 from billbyte.webhooks import service as webhooks
 
 
@@ -366,3 +376,150 @@ def add_price_rule(
 def list_price_rules(session: Session, subject: AuthSubject, customer_id: str) -> list[PriceRule]:
     customer = get(session, subject, customer_id)
     return pricing.list_customer_rules(session, subject, customer.id)
+
+
+# --- billing details (the buyer on the customer's invoices) ---------------------------------
+
+BILLING_TEXTS: dict[str, int] = {  # field: maximum length
+    "legal_name": 200,
+    "address_line1": 200,
+    "address_line2": 200,
+    "postal_code": 20,
+    "city": 100,
+    "po_number": 100,
+    "exemption_reason": 300,
+}
+BILLING_FIELDS = (
+    "legal_name",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "tax_id",
+    "po_number",
+    "invoice_email",
+    "tax_treatment",
+    "exemption_reason",
+)
+
+
+def billing_details(session: Session, subject: AuthSubject, customer_id: str) -> BillingDetailsOut:
+    """The customer's buyer details (all empty, standard tax, while never set); another
+    MSP's customer is 404."""
+    customer = get(session, subject, customer_id)
+    row = repository.billing_details_of(session, subject.msp_id, customer.id)
+    if row is None:
+        row = CustomerBillingDetails(
+            customer_id=customer.id, msp_id=subject.msp_id, tax_treatment="standard"
+        )
+    return BillingDetailsOut.model_validate(row)
+
+
+def _billing_snapshot(row: CustomerBillingDetails | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {name: getattr(row, name) for name in BILLING_FIELDS}
+
+
+def checked_billing_details(
+    session: Session, subject: AuthSubject, values: Mapping[str, object]
+) -> dict[str, Any]:
+    """What to store: texts trimmed (empty: not set), country and VAT id checked and
+    compact, and the tax treatment's rules (exempt needs a reason; reverse charge an EU
+    country other than the seller's and a valid EU VAT id)."""
+    unknown = sorted(set(values) - set(BILLING_FIELDS))
+    if unknown:
+        raise InvalidInput(f"Unknown field {unknown[0]!r}.", field=unknown[0])
+
+    def text_of(name: str) -> str | None:
+        value = values.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{name}: must be text.", field=name)
+        return identifiers.blank_to_none(value)
+
+    out: dict[str, Any] = {}
+    for name, limit in BILLING_TEXTS.items():
+        value = text_of(name)
+        if value is not None and len(value) > limit:
+            raise InvalidInput(f"{name}: at most {limit} characters.", field=name)
+        out[name] = value
+    out["country"] = identifiers.country(text_of("country"))
+    out["tax_id"] = identifiers.vat_id(text_of("tax_id"), out["country"])
+    out["invoice_email"] = identifiers.email(text_of("invoice_email"), "invoice_email")
+    treatment = text_of("tax_treatment") or TaxTreatment.STANDARD.value
+    try:
+        out["tax_treatment"] = TaxTreatment(treatment).value
+    except ValueError:
+        allowed = ", ".join(t.value for t in TaxTreatment)
+        raise InvalidInput(
+            f"tax_treatment: {treatment[:30]!r} is not one of {allowed}.", field="tax_treatment"
+        ) from None
+    if out["tax_treatment"] == TaxTreatment.EXEMPT and not out["exemption_reason"]:
+        raise InvalidInput(
+            "exemption_reason: an exempt customer needs the reason printed on its invoices "
+            "(e.g. the legal provision).",
+            field="exemption_reason",
+            code="exemption_reason_required",
+        )
+    if out["tax_treatment"] != TaxTreatment.EXEMPT:
+        out["exemption_reason"] = None
+    if out["tax_treatment"] == TaxTreatment.REVERSE_CHARGE:
+        _check_reverse_charge(session, subject, out["country"], out["tax_id"])
+    return out
+
+
+def _check_reverse_charge(
+    session: Session, subject: AuthSubject, country: str | None, tax_id: str | None
+) -> None:
+    if not identifiers.is_eu(country):
+        raise InvalidInput(
+            "country: the EU reverse charge applies to a customer in an EU member state; "
+            "set the customer's country.",
+            field="country",
+            code="reverse_charge_needs_eu_country",
+        )
+    if tax_id is None:
+        raise InvalidInput(
+            "tax_id: the EU reverse charge needs the customer's valid EU VAT id.",
+            field="tax_id",
+            code="reverse_charge_needs_vat_id",
+        )
+    seller = tenancy_repository.billing_profile_of(session, subject.msp_id)
+    if seller is not None and seller.country and seller.country == country:
+        raise InvalidInput(
+            f"country: the EU reverse charge applies across member states; the customer and "
+            f"the seller are both in {country}.",
+            field="country",
+            code="reverse_charge_same_country",
+        )
+
+
+def set_billing_details(
+    session: Session, subject: AuthSubject, customer_id: str, values: Mapping[str, object]
+) -> CustomerBillingDetails:
+    """Replace the customer's buyer details (admin or billing); audited. A field left out
+    is cleared. Finalized invoices keep the copy they were finalized with."""
+    subject.require_write()
+    customer = get(session, subject, customer_id)
+    checked = checked_billing_details(session, subject, values)
+    row = repository.billing_details_of(session, subject.msp_id, customer.id)
+    before = _billing_snapshot(row)
+    if row is None:
+        row = CustomerBillingDetails(customer_id=customer.id, msp_id=subject.msp_id)
+        session.add(row)
+    for name, value in checked.items():
+        setattr(row, name, value)
+    session.flush()
+    after = _billing_snapshot(row)
+    if after != before:
+        record(
+            session,
+            subject,
+            "customer.billing_details_updated",
+            "customer",
+            customer.id,
+            before=before or None,
+            after=after,
+        )
+    return row

@@ -28,13 +28,13 @@ router = APIRouter(tags=["invoicing"])
 
 @router.get(
     "/v1/invoice-settings",
-    summary="The MSP's invoicing settings (grace period, line grouping)",
+    summary="The MSP's invoicing settings (grace period, line grouping, invoice mode)",
     response_model=InvoiceSettingsOut,
     responses=READ,
 )
 def get_settings(subject: Subject, uow: Uow) -> InvoiceSettingsOut:
     current = settings.settings_for(uow.session, subject.msp_id)
-    return InvoiceSettingsOut(grace_days=current.grace_days, grouping=current.grouping)
+    return settings.to_out(current)
 
 
 @router.put(
@@ -46,7 +46,7 @@ def get_settings(subject: Subject, uow: Uow) -> InvoiceSettingsOut:
 def put_settings(body: InvoiceSettingsIn, subject: Subject, uow: Uow) -> InvoiceSettingsOut:
     current = settings.set_settings(uow.session, subject, body)
     uow.commit()
-    return InvoiceSettingsOut(grace_days=current.grace_days, grouping=current.grouping)
+    return settings.to_out(current)
 
 
 @router.post(

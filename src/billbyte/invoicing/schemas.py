@@ -19,10 +19,16 @@ class InvoiceSettingsIn(BaseModel):
         description="Days after a period's last day during which its invoice is a draft "
         "that follows new vendor data.",
     )
-    grouping: Literal["service", "account"] = Field(
+    grouping: Literal["service", "account", "service_and_account"] = Field(
         default="service",
         description="service: one line per vendor and service; account: one line per "
-        "account/subscription and service.",
+        "account/subscription and service; service_and_account: grouped by vendor and "
+        "service, with one line per account under each.",
+    )
+    mode: Literal["statement", "invoice"] = Field(
+        default="statement",
+        description="statement: the lines to embed into the MSP's own invoice, no tax; "
+        "invoice: a complete tax invoice (seller, buyer, tax lines, due date).",
     )
 
 
@@ -30,6 +36,7 @@ class InvoiceSettingsOut(BaseModel):
     object: str = "invoice_settings"
     grace_days: int
     grouping: str
+    mode: str = "statement"
 
 
 class InvoiceRunCreate(BaseModel):

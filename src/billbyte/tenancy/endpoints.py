@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from billbyte.api.deps import Uow
 from billbyte.api.responses import FORBIDDEN, READ, WRITE
@@ -79,3 +79,84 @@ def revoke_api_key(api_key_id: str, subject: Subject, uow: Uow) -> ApiKeyOut:
     key = service.revoke_api_key(uow.session, subject, api_key_id)
     uow.commit()
     return ApiKeyOut.model_validate(key)
+
+
+# --- the MSP's billing profile (the seller on its invoices) ---------------------------------
+
+billing_profile_router = APIRouter(prefix="/v1/billing-profile", tags=["billing profile"])
+
+
+class BillingProfileIn(BaseModel):
+    """The seller on the MSP's invoices. PUT replaces the whole profile: a field left out
+    is cleared. Empty text means "not set"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    legal_name: str | None = Field(default=None, max_length=200)
+    address_line1: str | None = Field(default=None, max_length=200)
+    address_line2: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=20)
+    city: str | None = Field(default=None, max_length=100)
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2, e.g. DE.")
+    tax_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="VAT id; for an EU country checked with python-stdnum; stored compact.",
+    )
+    registration: str | None = Field(
+        default=None, max_length=200, description="Company registration, e.g. HRB 12345."
+    )
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=50)
+    bank_name: str | None = Field(default=None, max_length=200)
+    iban: str | None = Field(
+        default=None, max_length=50, description="Checked with schwifty; stored compact."
+    )
+    bic: str | None = Field(default=None, max_length=20, description="Checked with schwifty.")
+    payment_terms_days: StrictInt = Field(
+        default=30, ge=0, le=365, description="Days from the invoice date to the due date."
+    )
+    footer_text: str | None = Field(default=None, max_length=1000)
+
+
+class BillingProfileOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    object: str = "billing_profile"
+    legal_name: str | None
+    address_line1: str | None
+    address_line2: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None
+    tax_id: str | None
+    registration: str | None
+    email: str | None
+    phone: str | None
+    bank_name: str | None
+    iban: str | None
+    bic: str | None
+    payment_terms_days: int
+    footer_text: str | None
+
+
+@billing_profile_router.get(
+    "",
+    summary="The MSP's billing profile (the seller on its invoices)",
+    response_model=BillingProfileOut,
+    responses=READ,
+)
+def get_billing_profile(subject: Subject, uow: Uow) -> BillingProfileOut:
+    return BillingProfileOut.model_validate(service.billing_profile(uow.session, subject.msp_id))
+
+
+@billing_profile_router.put(
+    "",
+    summary="Set the MSP's billing profile (admin, billing)",
+    response_model=BillingProfileOut,
+    responses=WRITE,
+)
+def put_billing_profile(body: BillingProfileIn, subject: Subject, uow: Uow) -> BillingProfileOut:
+    row = service.set_billing_profile(uow.session, subject, body.model_dump())
+    uow.commit()
+    return BillingProfileOut.model_validate(row)

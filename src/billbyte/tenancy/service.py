@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -16,11 +18,13 @@ from billbyte.auth import web_sessions
 from billbyte.auth.models import ApiKey, MspUser
 from billbyte.auth.roles import Role
 from billbyte.auth.subject import KEY_PREFIX, AuthSubject
+from billbyte.kit import identifiers
 from billbyte.kit.clock import utcnow
 from billbyte.kit.crypto import hash_secret
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.repository import get_owned
-from billbyte.tenancy.models import Msp, MspBrand
+from billbyte.tenancy import repository
+from billbyte.tenancy.models import Msp, MspBillingProfile, MspBrand
 
 
 @dataclass(frozen=True)
@@ -382,3 +386,135 @@ def remove_logo(session: Session, subject: AuthSubject) -> None:
         before=None,
         after={"logo_version": row.logo_version},
     )
+
+
+# --- the MSP's billing profile (the seller on its invoices) ---------------------------------
+
+PROFILE_TEXTS: dict[str, int] = {  # field: maximum length
+    "legal_name": 200,
+    "address_line1": 200,
+    "address_line2": 200,
+    "postal_code": 20,
+    "city": 100,
+    "registration": 200,
+    "phone": 50,
+    "bank_name": 200,
+    "footer_text": 1000,
+}
+PROFILE_FIELDS = (
+    "legal_name",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "tax_id",
+    "registration",
+    "email",
+    "phone",
+    "bank_name",
+    "iban",
+    "bic",
+    "payment_terms_days",
+    "footer_text",
+)
+DEFAULT_PAYMENT_TERMS_DAYS = 30
+MAX_PAYMENT_TERMS_DAYS = 365
+
+
+def billing_profile(session: Session, msp_id: str) -> MspBillingProfile:
+    """The stored profile, or an unsaved empty one (payment terms of 30 days)."""
+    found = repository.billing_profile_of(session, msp_id)
+    return found or MspBillingProfile(msp_id=msp_id, payment_terms_days=DEFAULT_PAYMENT_TERMS_DAYS)
+
+
+def _profile_snapshot(row: MspBillingProfile | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {name: getattr(row, name) for name in PROFILE_FIELDS}
+
+
+def _payment_terms(value: object) -> int:
+    if value is None or value == "":
+        return DEFAULT_PAYMENT_TERMS_DAYS
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isdigit():
+            raise InvalidInput(
+                "payment_terms_days: a whole number of days from 0 to 365.",
+                field="payment_terms_days",
+            )
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(
+            "payment_terms_days: a whole number of days from 0 to 365.",
+            field="payment_terms_days",
+        )
+    if not 0 <= value <= MAX_PAYMENT_TERMS_DAYS:
+        raise InvalidInput(
+            f"payment_terms_days: {value} is not between 0 and {MAX_PAYMENT_TERMS_DAYS}.",
+            field="payment_terms_days",
+        )
+    return value
+
+
+def checked_profile(values: Mapping[str, object]) -> dict[str, Any]:
+    """The profile to store from what the caller sent: texts trimmed (empty: not set),
+    the country an ISO code, the VAT id, IBAN and BIC valid and compact."""
+    unknown = sorted(set(values) - set(PROFILE_FIELDS))
+    if unknown:
+        raise InvalidInput(f"Unknown field {unknown[0]!r}.", field=unknown[0])
+
+    def text_of(name: str) -> str | None:
+        value = values.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{name}: must be text.", field=name)
+        return identifiers.blank_to_none(value)
+
+    out: dict[str, Any] = {}
+    for name, limit in PROFILE_TEXTS.items():
+        value = text_of(name)
+        if value is not None and len(value) > limit:
+            raise InvalidInput(f"{name}: at most {limit} characters.", field=name)
+        out[name] = value
+    out["country"] = identifiers.country(text_of("country"))
+    out["tax_id"] = identifiers.vat_id(text_of("tax_id"), out["country"])
+    out["email"] = identifiers.email(text_of("email"), "email")
+    out["iban"] = identifiers.iban(text_of("iban"))
+    out["bic"] = identifiers.bic(text_of("bic"))
+    out["payment_terms_days"] = _payment_terms(values.get("payment_terms_days"))
+    if out["phone"] and not re.fullmatch(r"[0-9+() ./-]+", out["phone"]):
+        raise InvalidInput(
+            "phone: digits, spaces and + ( ) . / - only.", field="phone", code="invalid_phone"
+        )
+    return out
+
+
+def set_billing_profile(
+    session: Session, subject: AuthSubject, values: Mapping[str, object]
+) -> MspBillingProfile:
+    """Replace the MSP's seller details (admin or billing); audited. A field left out is
+    cleared (payment terms: back to 30 days)."""
+    subject.require_write()
+    checked = checked_profile(values)
+    get_msp(session, subject.msp_id)
+    row = repository.billing_profile_of(session, subject.msp_id)
+    before = _profile_snapshot(row)
+    if row is None:
+        row = MspBillingProfile(msp_id=subject.msp_id)
+        session.add(row)
+    for name, value in checked.items():
+        setattr(row, name, value)
+    session.flush()
+    after = _profile_snapshot(row)
+    if after != before:
+        record(
+            session,
+            subject,
+            "billing_profile.updated",
+            "msp",
+            subject.msp_id,
+            before=before or None,
+            after=after,
+        )
+    return row
