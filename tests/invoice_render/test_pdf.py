@@ -127,3 +127,25 @@ def test_version_1_uses_fpdf2_unchanged() -> None:
     assert out == pdf_v1.render_pdf(v)
     assert re.search(rb"/Producer\s*\(BillByte\)", out) or b"BillByte" in out
     assert b"WeasyPrint" not in out
+
+
+def test_tax_lines_are_shown_in_the_summary_not_as_a_group_of_the_table() -> None:
+    tax_line = line(2, kind="tax", description="VAT 19 % (S)", amount=Decimal("11.79"))
+    v = view(
+        [line(1), tax_line],
+        mode="invoice",
+        taxes=[
+            {
+                "category": "S",
+                "rate": "19",
+                "name": "VAT",
+                "taxable": "62.07",
+                "tax": "11.79",
+                "note": None,
+            }
+        ],
+        subtotal=Decimal("62.07"),
+        tax_total=Decimal("11.79"),
+    )
+    titles = [group.title for group in pdf.groups_of(LocaleFormat("en"), v)]
+    assert "Tax" not in titles and len(titles) == 1

@@ -142,8 +142,6 @@ def fx_summary(fmt: LocaleFormat, rates: Sequence[dict[str, Any]]) -> list[dict[
 
 
 def _group_title(line: DocumentLine, grouping: str) -> str:
-    if line.kind == "tax":
-        return "Tax"
     if line.kind != "usage":
         return {"fee": "Fees", "adjustment": "Adjustments"}.get(line.kind, line.kind.title())
     vendor = VENDOR_LABELS.get(line.vendor or "", line.vendor or "")
@@ -157,6 +155,8 @@ def _group_title(line: DocumentLine, grouping: str) -> str:
 def groups_of(fmt: LocaleFormat, view: InvoiceView) -> list[Group]:
     groups: dict[str, tuple[list[Row], Decimal]] = {}
     for line in view.lines or []:
+        if line.kind == "tax":
+            continue  # shown once, in the tax summary under the lines
         qty = quantity_text(fmt, line.quantity, line.unit)
         if line.service_start and line.service_end and line.service_start != line.service_end:
             period = f"{fmt.day(line.service_start)} – {fmt.day(line.service_end)}"
