@@ -35,6 +35,21 @@ def test_bad_vat_id_iban_and_bic_are_422_naming_the_field(tenant: Tenant) -> Non
         assert response.json()["errors"][0]["field"] == field
 
 
+def test_tax_ids_without_a_country_prefix_are_answered_not_500(tenant: Tenant) -> None:
+    """Found by schemathesis: python-stdnum's compact() raised on "0000…" (no module for
+    the prefix "00"), which surfaced as a 500 on both endpoints."""
+    urls = ("/v1/billing-profile", f"/v1/customers/{_customer(tenant)}/billing-details")
+    for url in urls:
+        kept = tenant.client.put(url, json={"tax_id": "0" * 18}, headers=tenant.headers)
+        assert kept.status_code == 200, kept.text
+        assert kept.json()["tax_id"] == "0" * 18  # no country: kept as given
+        for country, value in (("DE", "0" * 18), ("DE", "\u00ff"), (None, "DE 0000")):
+            body = {"country": country, "tax_id": value}
+            refused = tenant.client.put(url, json=body, headers=tenant.headers)
+            assert refused.status_code == 422, (url, value, refused.text)
+            assert refused.json()["errors"][0]["field"] == "tax_id"
+
+
 def test_helpdesk_may_read_but_not_write(tenant: Tenant) -> None:
     key = tenant.issue_key("helpdesk")
     headers = {"Authorization": f"Bearer {key}"}

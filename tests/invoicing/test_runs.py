@@ -48,7 +48,12 @@ def test_during_grace_the_invoice_is_a_live_draft(billing: Billing) -> None:
     tenant, runtime = billing.tenant, billing.runtime
     assert tenant.client.put(
         "/v1/invoice-settings", json={"grace_days": 5}, headers=tenant.headers
-    ).json() == {"object": "invoice_settings", "grace_days": 5, "grouping": "service"}
+    ).json() == {
+        "object": "invoice_settings",
+        "grace_days": 5,
+        "grouping": "service",
+        "mode": "statement",
+    }
     cid = customer(tenant, "A")
     add_charges(runtime, tenant.msp_id, cid, "2026-10", ["5.00"])
     drafts = billing.invoices(status="draft")

@@ -23,6 +23,9 @@ EU_COUNTRIES = frozenset(code.upper() for code in eu_vat.MEMBER_STATES) - {"XI"}
 _NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})
 
 
+_VAT_SEPARATORS = frozenset(" -./,:")
+
+
 def blank_to_none(value: str | None) -> str | None:
     if value is None:
         return None
@@ -65,7 +68,9 @@ def vat_id(value: str | None, country_code: str | None, field: str = "tax_id") -
         return None
     if len(text) > 40:
         raise InvalidInput(f"{field}: at most 40 characters.", field=field)
-    compact = eu_vat.compact(text)
+    # Not eu_vat.compact: it looks up a country module by prefix and raises on ids such
+    # as "0000…" that start with none, which would be a 500 rather than a 422.
+    compact = "".join(ch for ch in text.upper() if ch not in _VAT_SEPARATORS)
     prefix = compact[:2]
     eu_prefix = prefix in {"EL", "XI"} or prefix in EU_COUNTRIES
     if is_eu(country_code) or (country_code is None and eu_prefix):
