@@ -13,6 +13,7 @@ from schwifty.exceptions import SchwiftyException
 from stdnum import get_cc_module
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
+from stdnum.util import clean
 
 from billbyte.kit.errors import InvalidInput
 
@@ -21,9 +22,6 @@ from billbyte.kit.errors import InvalidInput
 EU_COUNTRIES = frozenset(code.upper() for code in eu_vat.MEMBER_STATES) - {"XI"}
 # CLDR territories that are not countries: unknown region, unions, pseudo-locales.
 _NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})
-
-
-_VAT_SEPARATORS = frozenset(" -./,:")
 
 
 def blank_to_none(value: str | None) -> str | None:
@@ -68,9 +66,10 @@ def vat_id(value: str | None, country_code: str | None, field: str = "tax_id") -
         return None
     if len(text) > 40:
         raise InvalidInput(f"{field}: at most 40 characters.", field=field)
-    # Not eu_vat.compact: it looks up a country module by prefix and raises on ids such
-    # as "0000…" that start with none, which would be a 500 rather than a 422.
-    compact = "".join(ch for ch in text.upper() if ch not in _VAT_SEPARATORS)
+    # stdnum's generic clean, not eu_vat.compact: that one looks up a country module by
+    # prefix and raises on ids such as "0000…" that start with none (a 500, not a 422).
+    # The country's own compact form is taken below, once the id is known to be valid.
+    compact = clean(text, " -./,:").upper()
     prefix = compact[:2]
     eu_prefix = prefix in {"EL", "XI"} or prefix in EU_COUNTRIES
     if is_eu(country_code) or (country_code is None and eu_prefix):
@@ -88,7 +87,7 @@ def vat_id(value: str | None, country_code: str | None, field: str = "tax_id") -
                 field=field,
                 code="vat_id_country_mismatch",
             )
-        return compact
+        return str(eu_vat.compact(compact))
     if country_code:
         module = get_cc_module(country_code.lower(), "vat")
         if module is not None:
