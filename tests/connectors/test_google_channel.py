@@ -50,7 +50,8 @@ def gc() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def connector() -> CloudChannelConnector:
-    return CloudChannelConnector(timeout=1.0, lro_wait=1.0)
+    # Generous: two xdist workers on two cores can stall a loopback call for a second.
+    return CloudChannelConnector(timeout=10.0, lro_wait=1.0)
 
 
 def context(gc: SandboxServer, **credentials: Any) -> PartnerContext:
@@ -211,7 +212,7 @@ def test_provision_creates_the_customer_and_a_cloud_entitlement(
 
 def test_a_slow_entitlement_is_pending_then_polled_to_active(gc: SandboxServer) -> None:
     gc.app.lro_polls = 1000  # operations finish only at the next tick
-    connector = CloudChannelConnector(timeout=1.0, lro_wait=0.2)
+    connector = CloudChannelConnector(timeout=10.0, lro_wait=0.2)
     ctx = context(gc)
     pending = connector.provision_customer(ctx, spec(), "k")
     assert pending.state == "pending" and str(pending.reference).startswith("operations/")
@@ -251,11 +252,11 @@ def test_suspend_and_resume_the_entitlement(
     assert entitlement is not None and entitlement["provisioningState"] == "ACTIVE"
     assert connector.status(ctx, billing_id) == "active"
     # A fresh connector (no cache) finds the entitlement from the billing subaccount id.
-    assert CloudChannelConnector(timeout=1.0).status(ctx, billing_id) == "active"
+    assert CloudChannelConnector(timeout=10.0).status(ctx, billing_id) == "active"
 
 
 def test_a_pending_suspension_is_the_same_operation_until_it_completes(gc: SandboxServer) -> None:
-    connector = CloudChannelConnector(timeout=1.0, lro_wait=0.2)
+    connector = CloudChannelConnector(timeout=10.0, lro_wait=0.2)
     ctx = context(gc)
     billing_id = str(connector.provision_customer(ctx, spec(), "k").vendor_identifier)
     gc.app.lro_polls = 1000
@@ -391,12 +392,11 @@ def test_throttling_and_server_errors_are_retryable(
 
 
 def test_a_hanging_vendor_times_out_as_retryable(gc: SandboxServer) -> None:
-    connector = CloudChannelConnector(timeout=0.3)
-    ctx = context(gc)
-    connector.list_accounts(ctx)
-    gc.app.faults.hang(1, seconds=2, path="/customers")
+    connector = CloudChannelConnector(timeout=10.0)
+    connector.list_accounts(context(gc))  # token cached, under a patient timeout
+    gc.app.faults.hang(1, seconds=3, path="/customers")
     with pytest.raises(VendorError) as caught:
-        connector.list_accounts(ctx)
+        connector.list_accounts(context(gc, timeout_seconds=0.5))
     assert caught.value.retryable and "timed out" in caught.value.message
 
 

@@ -235,8 +235,8 @@ def test_a_lost_answer_is_retried_into_the_same_customer(
 ) -> None:
     """The vendor creates the customer but the answer never arrives: the retry carries the
     same MS-RequestId and gets the same customer, not a second one."""
-    pc.app.faults.hang(1, seconds=1.5, path=r"^/v1/customers$", apply=True)
-    impatient = PartnerCenterConnector(timeout=1.0)  # gives up before the hang ends
+    pc.app.faults.hang(1, seconds=3, path=r"^/v1/customers$", apply=True)
+    impatient = PartnerCenterConnector(timeout=2.0)  # gives up before the hang ends
     with pytest.raises(VendorError) as caught:
         impatient.provision_customer(context(pc), spec(), "key")
     assert caught.value.retryable
@@ -490,12 +490,11 @@ def test_throttling_and_server_errors_are_retryable(
 
 
 def test_a_hanging_vendor_times_out_as_retryable(pc: SandboxServer) -> None:
-    connector = PartnerCenterConnector(timeout=0.3)
-    ctx = context(pc)
-    connector.list_accounts(ctx)  # token cached
-    pc.app.faults.hang(1, seconds=2, path=r"^/v1/customers$")
+    connector = PartnerCenterConnector(timeout=10.0)
+    connector.list_accounts(context(pc))  # token cached, under a patient timeout
+    pc.app.faults.hang(1, seconds=3, path=r"^/v1/customers$")
     with pytest.raises(VendorError) as caught:
-        connector.list_accounts(ctx)
+        connector.list_accounts(context(pc, timeout_seconds=0.5))
     assert caught.value.retryable and "timed out" in caught.value.message
 
 
