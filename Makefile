@@ -44,7 +44,7 @@ audit: setup
 	$(BIN)/python .ci/pip_audit_gate.py $(BIN)/pip-audit
 
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py --size $(or $(BENCH_SIZE),full)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
