@@ -47,6 +47,7 @@ def main() -> None:
 
     from sqlalchemy import func, insert, select, text
 
+    from billbyte import tasks  # noqa: F401  (registers the job kinds a close runs, e.g. rating)
     from billbyte.auth.roles import Role
     from billbyte.auth.subject import AuthSubject
     from billbyte.charges.models import ChargeLine
