@@ -121,8 +121,11 @@ class S3Store(UsageStore):
         self.prefix = prefix
         self.endpoint_url = endpoint_url
         self.url = f"s3://{bucket}/{prefix}"
-        self._session = boto3.session.Session()
-        self._client: Any = self._session.client(
+        session = boto3.session.Session()
+        # Resolved once, here: a boto3 session is not thread-safe, its (refreshing)
+        # credentials object is.
+        self._credentials = session.get_credentials()
+        self._client: Any = session.client(
             "s3",
             endpoint_url=endpoint_url or None,
             config=Config(
@@ -172,9 +175,8 @@ class S3Store(UsageStore):
     def storage_options(self) -> dict[str, str]:
         """polars' (object_store's) options for this bucket, from boto3's credentials."""
         options = {"aws_region": self._client.meta.region_name or "us-east-1"}
-        credentials = self._session.get_credentials()
-        if credentials is not None:
-            frozen = credentials.get_frozen_credentials()
+        if self._credentials is not None:
+            frozen = self._credentials.get_frozen_credentials()
             options["aws_access_key_id"] = frozen.access_key
             options["aws_secret_access_key"] = frozen.secret_key
             if frozen.token:

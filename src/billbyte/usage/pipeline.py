@@ -1,4 +1,4 @@
-"""From staged files to validated, de-duplicated slices on disk — all vectorised.
+"""From staged files to validated, de-duplicated slices in the slice store — all vectorised.
 
 Nothing here touches the database: the service decides what becomes current.
 """
