@@ -306,3 +306,34 @@ def test_the_command_line_names_the_bad_setting(tmp_path: Path) -> None:
     assert "invalid configuration: BILLBYTE_USAGE_STORE_URL:" in done.stderr
     assert "names no valid bucket" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "var").exists()  # refused before touching anything
+
+
+def test_usage_gc_command_on_a_bucket_from_the_environment(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    """The settings come from BILLBYTE_* and AWS_* variables only, as in production."""
+    bucket = s3_server.bucket()
+    orphan = tmp_path / "orphan.parquet"
+    pl.DataFrame({"x": [1]}).write_parquet(orphan)
+    boto3.client("s3", endpoint_url=s3_server.endpoint).upload_file(
+        str(orphan), bucket, "usage/msp_x/pa_x/2026-10/0123456789abcdef/imp_gone.parquet"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(SRC),
+        "BILLBYTE_VAR_DIR": str(tmp_path / "var"),
+        "BILLBYTE_SECRET_KEY": "test-secret-key",
+        "BILLBYTE_USAGE_STORE_URL": f"s3://{bucket}/usage",
+        "BILLBYTE_S3_ENDPOINT_URL": s3_server.endpoint,
+        **FAKE_AWS,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "billbyte.cli", "usage", "gc"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "removed slice file msp_x/pa_x/2026-10/0123456789abcdef/imp_gone.parquet" in done.stdout
+    assert s3_server.keys(bucket) == []
