@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from billbyte import tasks  # noqa: F401  (registers every job kind, for jobs run/serve/worker)
 from billbyte.cli_support import emit, fail, runtime_ready
@@ -29,7 +30,7 @@ from billbyte.rating import cli as rating_cli
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.sandbox import cli as sandbox_cli
 from billbyte.sandbox import taken_port
-from billbyte.settings import get_settings
+from billbyte.settings import describe_invalid, get_settings
 from billbyte.tenancy import cli as tenancy_cli
 from billbyte.usage import cli as usage_cli
 from billbyte.webhooks import cli as webhooks_cli
@@ -202,6 +203,11 @@ def main() -> None:
     try:
         app()
     except Exception as exc:  # the last resort: a person gets one line, not a traceback
+        if isinstance(exc, ValidationError) and exc.title == "Settings":
+            # A BILLBYTE_* variable is wrong: say which (get_settings would fail again here).
+            message = f"error: invalid configuration: {describe_invalid(exc)}"
+            typer.secho(message, fg=typer.colors.RED, err=True)
+            sys.exit(2)
         if get_settings().log_level.upper() == "DEBUG":
             raise
         typer.secho(

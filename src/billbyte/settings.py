@@ -8,9 +8,10 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ RATE_LIMIT_STORAGE_SCHEMES = (
     "redis+sentinel",
     "redis+cluster",
 )
+# S3 bucket names (AWS's rules, which MinIO, Ceph and R2 follow): 3-63 lowercase letters,
+# digits, dots and hyphens, starting and ending with a letter or digit.
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class Settings(BaseSettings):
@@ -135,6 +139,17 @@ class Settings(BaseSettings):
     usage_record_max_bytes: int = Field(
         default=1024**2, gt=0, description="Longest CSV line or JSON string in a usage file."
     )
+    usage_store_url: str = Field(
+        default="",
+        description="Where usage slices (Parquet) are stored: file://PATH (a local or shared "
+        "directory; default: VAR_DIR/usage) or s3://BUCKET/PREFIX (S3 or any S3-compatible "
+        "store; credentials from the standard AWS_* variables).",
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="The S3 endpoint for an S3-compatible store (MinIO, Ceph, R2), e.g. "
+        "http://minio:9000. Default: AWS S3 of AWS_REGION / AWS_DEFAULT_REGION.",
+    )
     usage_import_stale_minutes: int = Field(
         default=15, gt=0, description="An import without heartbeat for this long is failed."
     )
@@ -148,6 +163,36 @@ class Settings(BaseSettings):
         default=False,
         description="Let non-sandbox partner accounts use endpoints other than the vendor's.",
     )
+
+    @field_validator("usage_store_url")
+    @classmethod
+    def _usage_store(cls, value: str) -> str:
+        value = value.strip()
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if value and scheme not in ("file", "s3"):
+            raise ValueError(
+                f"usage store {value!r} is not supported: use file:///path/to/dir or "
+                "s3://bucket/prefix"
+            )
+        if scheme == "file" and not value[len("file://") :]:
+            raise ValueError("a file:// usage store needs a directory, e.g. file:///srv/usage")
+        if scheme == "s3":
+            bucket = urlsplit(value).netloc
+            if not S3_BUCKET.fullmatch(bucket) or ".." in bucket:
+                raise ValueError(
+                    f"usage store {value!r} names no valid bucket: write s3://bucket/prefix "
+                    "(3-63 lowercase letters, digits, dots and hyphens)"
+                )
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError(f"{value!r} is not an http(s):// endpoint, e.g. http://minio:9000")
+        return value
 
     @field_validator("outbound_allowed_ports")
     @classmethod
@@ -177,7 +222,24 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.var_dir / 'billbyte.sqlite3').resolve()}"
 
     @property
+    def usage_store_s3(self) -> tuple[str, str] | None:
+        """``(bucket, prefix)`` when the usage store is a bucket; the prefix is empty or ends
+        with ``/``."""
+        if not self.usage_store_url.lower().startswith("s3://"):
+            return None
+        parts = urlsplit(self.usage_store_url)
+        prefix = parts.path.strip("/")
+        return parts.netloc, f"{prefix}/" if prefix else ""
+
+    @property
     def usage_store_dir(self) -> Path:
+        """The local usage directory: the slice store itself when it is on disk (file://),
+        and in every case the root of the local temporary work (uploads waiting to be
+        imported, import work folders, collector downloads)."""
+        if self.usage_store_url.lower().startswith("file://"):
+            path = Path(self.usage_store_url[len("file://") :])
+            path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+            return path
         path = self.private_var_dir() / "usage"
         path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
         return path
@@ -208,6 +270,15 @@ class Settings(BaseSettings):
             key_file,
         )
         return key
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """A settings error as one line per variable, named as the operator sets it."""
+    return "; ".join(
+        f"BILLBYTE_{'_'.join(str(p) for p in item['loc']).upper()}: "
+        f"{item['msg'].removeprefix('Value error, ')}"
+        for item in error.errors()
+    )
 
 
 @lru_cache(maxsize=1)

@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -38,6 +37,7 @@ from billbyte.customers import mapping
 from billbyte.db.base import Money
 from billbyte.kit.money import allocate, minor_units
 from billbyte.kit.periods import Period
+from billbyte.usage.object_store import UsageStore
 from billbyte.usage.repository import current_slices, scan_slices
 
 # Exact weights are kept at the stored precision (NUMERIC(38, 18)), so a rebuild from
@@ -85,7 +85,7 @@ def after_rating(
     rated: Sequence[str],
     closed: Sequence[str],
     detail: pl.DataFrame | None,
-    usage_store: Path,
+    usage_store: UsageStore,
 ) -> None:
     """Bring the rollups in line with what the rating wrote.
 
@@ -169,7 +169,7 @@ def _resources(
     session: Session,
     msp_id: str,
     period: str,
-    usage_store: Path,
+    usage_store: UsageStore,
     customers: Sequence[str],
     prices: pl.DataFrame | None,
 ) -> dict[str, list[dict[str, Any]]]:

@@ -29,7 +29,7 @@ from billbyte.pricing.repository import default_plan_id, rules_for_msp
 from billbyte.pricing.rules import Rule
 from billbyte.rating import engine
 from billbyte.runtime import Runtime
-from billbyte.usage.repository import current_slices, scan_slices
+from billbyte.usage.repository import current_slices, scan_slices, slice_store
 
 
 @dataclass
@@ -119,7 +119,7 @@ def _inputs(
     customers: Sequence[Customer],
     plan_id: str | None,
 ) -> engine.Inputs | None:
-    lines = scan_slices(runtime.settings.usage_store_dir, current_slices(session, msp_id, period))
+    lines = scan_slices(slice_store(runtime.settings), current_slices(session, msp_id, period))
     if lines is None:
         return None
     # Every link of the MSP, whichever customers are rated (the engine keeps theirs): with

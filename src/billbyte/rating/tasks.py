@@ -26,6 +26,7 @@ from billbyte.jobs.service import handler
 from billbyte.rating import service as rating
 from billbyte.rating.service import RatingResult
 from billbyte.runtime import Runtime
+from billbyte.usage.repository import slice_store
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def rate_and_settle(runtime: Runtime, msp_id: str, period: str) -> RatingResult:
             [c.id for c in rated],
             sorted(settled),
             run.detail,
-            runtime.settings.usage_store_dir,
+            slice_store(runtime.settings),
         )
         budgets.evaluate(session, msp_id, period, rated)
         uow.commit()

@@ -1,4 +1,4 @@
-"""From staged files to validated, de-duplicated slices on disk — all vectorised.
+"""From staged files to validated, de-duplicated slices in the slice store — all vectorised.
 
 Nothing here touches the database: the service decides what becomes current.
 """
@@ -28,6 +28,7 @@ from billbyte.usage.canonical import (
 )
 from billbyte.usage.limits import UploadLimits
 from billbyte.usage.normalize import Field, Kind, digits_beyond, infer_timestamp_format
+from billbyte.usage.object_store import UsageStore
 from billbyte.usage.readers.base import ColumnMapping, Reader
 from billbyte.usage.readers.formats import detect
 from billbyte.usage.staging import StagedFile, locate_ragged_record, scan, stage
@@ -59,7 +60,8 @@ class RejectedFile(InvalidInput):
 class SliceFile:
     billing_period: str
     scope_key: str
-    path: Path
+    key: str  # in the slice store
+    path: Path  # the local file written (the stored one itself in a local store)
     row_count: int
     fingerprint: str
     totals: dict[str, dict[str, str]]
@@ -322,7 +324,7 @@ def _sink_typed(
 def run(
     paths: Sequence[tuple[Path, str]],
     work_dir: Path,
-    store_dir: Path,
+    store: UsageStore,
     slice_prefix: str,
     import_id: str,
     requested_format: str | None,
@@ -330,13 +332,14 @@ def run(
     progress: Progress = _noop,
     limits: UploadLimits | None = None,
 ) -> PipelineResult:
-    """Stage, parse, validate, de-duplicate and split into slice files under store_dir."""
+    """Stage, parse, validate, de-duplicate and split into slice files put into ``store``
+    (under keys no other import uses: nothing is current until the service says so)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _run(
             paths,
             work_dir,
-            store_dir,
+            store,
             slice_prefix,
             import_id,
             requested_format,
@@ -351,7 +354,7 @@ def run(
 def _run(
     paths: Sequence[tuple[Path, str]],
     work_dir: Path,
-    store_dir: Path,
+    store: UsageStore,
     slice_prefix: str,
     import_id: str,
     requested_format: str | None,
@@ -441,7 +444,8 @@ def _run(
             .select([*COLUMNS, "__hash"])
         )
         scope_digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
-        target = store_dir / slice_prefix / period / scope_digest / f"{import_id}.parquet"
+        key = f"{slice_prefix}/{period}/{scope_digest}/{import_id}.parquet"
+        target = store.staging_path(key, work_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         part.sink_parquet(target)
         written = pl.scan_parquet(target)
@@ -449,6 +453,7 @@ def _run(
             SliceFile(
                 billing_period=period,
                 scope_key=scope,
+                key=key,
                 path=target,
                 row_count=int(written.select(pl.len()).collect().item()),
                 fingerprint=fingerprint(written),
@@ -473,6 +478,8 @@ def _run(
         .collect()
         .iter_rows()
     ]
+    for piece in slices:
+        store.put(piece.path, piece.key)
     progress("done", 1.0)
     return PipelineResult(
         reader=reader.name,

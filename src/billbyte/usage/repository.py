@@ -9,7 +9,9 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billbyte.settings import Settings
 from billbyte.usage.models import UsageImport, UsageSlice
+from billbyte.usage.object_store import LocalStore, UsageStore, for_settings
 
 
 def current_slices(session: Session, msp_id: str, period: str) -> list[UsageSlice]:
@@ -70,13 +72,20 @@ def billed_periods(session: Session, msp_id: str) -> set[str]:
     )
 
 
-def scan_slices(store: Path, slices: Sequence[UsageSlice]) -> pl.LazyFrame | None:
+def slice_store(settings: Settings) -> UsageStore:
+    """The slice store ``BILLBYTE_USAGE_STORE_URL`` names: what ``scan_slices`` reads."""
+    return for_settings(settings)
+
+
+def scan_slices(store: UsageStore | Path, slices: Sequence[UsageSlice]) -> pl.LazyFrame | None:
+    """The lines of ``slices`` (one snapshot's current versions) from the slice store (a
+    directory is the local store at that path)."""
     if not slices:
         return None
+    if isinstance(store, Path):
+        store = LocalStore(store)
     frames = [
-        pl.scan_parquet(store / s.path).with_columns(
-            pl.lit(s.partner_account_id).alias("partner_account_id")
-        )
-        for s in slices
+        frame.with_columns(pl.lit(s.partner_account_id).alias("partner_account_id"))
+        for s, frame in zip(slices, store.scan([s.path for s in slices]), strict=True)
     ]
     return pl.concat(frames, how="vertical_relaxed")

@@ -40,13 +40,14 @@ from billbyte.usage import manifests, pipeline
 from billbyte.usage.canonical import COST_COLUMNS
 from billbyte.usage.limits import UploadLimits
 from billbyte.usage.models import UsageImport, UsageSlice
+from billbyte.usage.object_store import UsageStore
 from billbyte.usage.pipeline import Progress, RejectedFile
-from billbyte.usage.repository import scan_slices
+from billbyte.usage.repository import scan_slices, slice_store
 from billbyte.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
-UPLOADS = "_uploads"  # under the usage store: request bodies waiting to be imported
+UPLOADS = "_uploads"  # under the local usage dir: request bodies waiting to be imported
 GROUPS = {"customer", "sub_account", "service", "charge_category", "provider"}
 
 
@@ -86,8 +87,9 @@ def import_files(
         uow.commit()
         import_id = item.id
 
-    store = runtime.settings.usage_store_dir
-    inside = store.resolve()
+    local = runtime.settings.usage_store_dir  # work and uploads, whatever the slice store
+    store = slice_store(runtime.settings)
+    inside = local.resolve()
     heartbeat = Heartbeat(
         runtime,
         import_id,
@@ -99,8 +101,8 @@ def import_files(
         with heartbeat:
             result = pipeline.run(
                 files,
-                work_dir=store / "_work" / import_id,
-                store_dir=store,
+                work_dir=local / "_work" / import_id,
+                store=store,
                 slice_prefix=f"{subject.msp_id}/{partner_account_id}",
                 import_id=import_id,
                 requested_format=requested_format,
@@ -133,13 +135,27 @@ def import_files(
         raise
 
     for attempt in range(3):
+        discard: list[str] = []
         try:
-            return _commit_slices(runtime, subject, import_id, result, store)
+            item = _commit_slices(runtime, subject, import_id, result, discard)
         except IntegrityError:
             # A concurrent import made the same slice current first; retry against it.
             if attempt == 2:
                 raise
+            continue
+        _discard(store, discard)
+        return item
     raise AssertionError("unreachable")
+
+
+def _discard(store: UsageStore, keys: Sequence[str]) -> None:
+    """Delete the pieces the committed swap did not use (unchanged or superseded): only
+    after the commit, which decided it; one left behind is an orphan for ``gc``."""
+    for key in keys:
+        try:
+            store.delete(key)
+        except Exception:
+            log.warning("could not delete unused slice %s (gc will)", key, exc_info=True)
 
 
 def expand_manifests(files: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
@@ -244,8 +260,9 @@ def _commit_slices(
     subject: AuthSubject,
     import_id: str,
     result: pipeline.PipelineResult,
-    store: Path,
+    discard: list[str],
 ) -> UsageImport:
+    """The swap, in one transaction; the keys of pieces it does not use go to ``discard``."""
     with runtime.uow() as uow:
         session = uow.session
         item = session.get(UsageImport, import_id)
@@ -270,11 +287,11 @@ def _commit_slices(
                 # slice that supersedes it, from this import or an earlier one: not counted,
                 # so the arrival order of the pages never changes a total.
                 superseded += 1
-                piece.path.unlink(missing_ok=True)
+                discard.append(piece.key)
                 continue
             if current is not None and current.fingerprint == piece.fingerprint:
                 unchanged += 1
-                piece.path.unlink(missing_ok=True)
+                discard.append(piece.key)
                 continue
             if current is not None:
                 current.is_current = False
@@ -287,7 +304,7 @@ def _commit_slices(
                     billing_period=piece.billing_period,
                     scope_key=piece.scope_key,
                     import_id=item.id,
-                    path=str(piece.path.relative_to(store)),
+                    path=piece.key,
                     row_count=piece.row_count,
                     fingerprint=piece.fingerprint,
                     totals=piece.totals,
@@ -483,7 +500,7 @@ def summary(
     if partner_account_id:
         partners.get_account(session, subject.msp_id, partner_account_id)
     slices = current_slices(session, subject, period, partner_account_id)
-    frame = scan_slices(runtime.settings.usage_store_dir, slices)
+    frame = scan_slices(slice_store(runtime.settings), slices)
     groups: list[dict[str, Any]] = []
     totals: dict[str, dict[str, str]] = {}
     if frame is not None:

@@ -1,4 +1,4 @@
-"""Housekeeping of the slice store on disk.
+"""Housekeeping of the slice store (a directory or a bucket) and of the local usage dir.
 
 Slice files are immutable and named after their import. A superseded file is kept for a
 grace period, because a reader that took its snapshot of current slices just before a
@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import or_, select
 
@@ -23,16 +23,16 @@ from billbyte.kit.clock import utcnow
 from billbyte.runtime import Runtime
 from billbyte.usage import service
 from billbyte.usage.models import UsageImport, UsageSlice
+from billbyte.usage.repository import slice_store
 
 GRACE = timedelta(hours=1)
-_SPECIAL = ("_work", service.UPLOADS)
-# Temporary folders that connectors download vendor files into, beside the slices.
+# Temporary folders that connectors download vendor files into, in the local usage dir.
 _COLLECTOR_PREFIX = "collect-"
 
 
 @dataclass
 class Collected:
-    """What one ``gc`` run removed (paths relative to the usage store)."""
+    """What one ``gc`` run removed (slice keys, and paths relative to the local usage dir)."""
 
     failed_imports: list[str] = field(default_factory=list)
     slice_files: list[str] = field(default_factory=list)
@@ -64,12 +64,18 @@ def _last_touched(path: Path) -> float:
 
 
 def collect_garbage(runtime: Runtime, grace: timedelta = GRACE) -> Collected:
+    """Fail abandoned imports, delete slice files no slice row refers to (in the slice
+    store: the directory or the bucket), then the local work and upload leftovers."""
     root = runtime.settings.usage_store_dir
+    slices = slice_store(runtime.settings)
     collected = Collected()
     before = service.stale_before(runtime)
     with runtime.uow() as uow:
         collected.failed_imports = service.fail_stale(uow.session, before)
         uow.commit()
+    # Listed before the snapshot below: an object in the listing was written by an import
+    # that had started by then, so the snapshot sees it running, current or finished.
+    stored = list(slices.list())
     with runtime.uow() as uow:
         keep = set(
             uow.session.scalars(
@@ -83,18 +89,12 @@ def collect_garbage(runtime: Runtime, grace: timedelta = GRACE) -> Collected:
         running = set(
             uow.session.scalars(select(UsageImport.id).where(UsageImport.status == "processing"))
         )
-    for path in root.rglob("*.parquet"):
-        relative = path.relative_to(root)
-        if (
-            relative.parts[0] in _SPECIAL
-            or relative.parts[0].startswith(_COLLECTOR_PREFIX)
-            or str(relative) in keep
-            or path.stem in running
-        ):
+    for item in stored:
+        if item.key in keep or PurePosixPath(item.key).stem in running:
             continue
-        collected.bytes_freed += _size(path)
-        path.unlink(missing_ok=True)
-        collected.slice_files.append(str(relative))
+        slices.delete(item.key)
+        collected.bytes_freed += item.size
+        collected.slice_files.append(item.key)
     work = root / "_work"
     if work.exists():
         for folder in work.iterdir():
