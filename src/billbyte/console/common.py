@@ -26,6 +26,8 @@ PAGES = Pages(
         NavItem("/console/fx", "FX & credit"),
         NavItem("/console/invoices", "Invoices"),
         NavItem("/console/margin", "Margin"),
+        NavItem("/console/billing", "Billing profile"),
+        NavItem("/console/billing/tax-rates", "Tax rates"),
         NavItem("/console/webhooks", "Webhooks"),
         NavItem("/console/access", "Users & keys"),
         NavItem("/console/audit", "Audit log"),

@@ -11,15 +11,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from billbyte.api.deps import RuntimeDep, Uow
+from billbyte.auth.web_sessions import WebSubject
 from billbyte.console import customers_views as views
 from billbyte.console.common import PAGES, ConsoleForm, Staff, acting, brand, text
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
+from billbyte.runtime import Runtime
 
 router = APIRouter(prefix="/console/customers", include_in_schema=False)
 ACTIVE = "/console/customers"
 NOTICES = {
     "disabled": "The portal user is disabled and signed out everywhere.",
     "enabled": "The portal user is enabled again.",
+    "billing": "The billing details were saved: invoices finalized from now on show them.",
 }
 
 
@@ -82,6 +85,67 @@ def customer_detail(
     done: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
     return _customer(request, uow, subject, customer_id, notices=_notices(done))
+
+
+def _billing_details(
+    request: Request,
+    runtime: Runtime,
+    subject: WebSubject,
+    customer_id: str,
+    *,
+    typed: dict[str, str] | None = None,
+    error: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    with runtime.uow(read_only=True) as uow:
+        page_brand = brand(uow.session, subject)
+        page = views.billing_details_page(uow.session, acting(subject), customer_id, typed)
+    return PAGES.render(
+        request,
+        "customers/billing_details.html",
+        brand=page_brand,
+        subject=subject,
+        active=ACTIVE,
+        status_code=status_code,
+        page=page,
+        treatments=views.TAX_TREATMENTS,
+        error=error,
+        errors=errors or {},
+    )
+
+
+# Before /{customer_id}/{action}, which would take "billing-details" for a service action.
+@router.get("/{customer_id}/billing-details", response_class=HTMLResponse)
+def billing_details(
+    request: Request, customer_id: str, subject: Staff, runtime: RuntimeDep
+) -> HTMLResponse:
+    return _billing_details(request, runtime, subject, customer_id)
+
+
+@router.post("/{customer_id}/billing-details", response_class=HTMLResponse)
+def save_billing_details(
+    request: Request, customer_id: str, subject: Staff, form: ConsoleForm, runtime: RuntimeDep
+) -> Response:
+    try:
+        with runtime.uow() as uow:
+            views.save_billing_details(uow.session, acting(subject), customer_id, form)
+            uow.commit()
+    except InvalidInput as refused:
+        field = refused.extra.get("field")
+        return _billing_details(
+            request,
+            runtime,
+            subject,
+            customer_id,
+            typed=views.typed_billing_details(form),
+            error=refused.detail,
+            errors={str(field): refused.detail} if field else {},
+            status_code=refused.status,
+        )
+    return RedirectResponse(
+        f"/console/customers/{customer_id}?done=billing#billing-details", status_code=303
+    )
 
 
 def _confirm_page(

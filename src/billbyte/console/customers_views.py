@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from billbyte.auth.models import PortalUser
 from billbyte.auth.subject import AuthSubject
@@ -18,10 +19,14 @@ from billbyte.charges import service as charges
 from billbyte.charges.schemas import ChargesOut
 from billbyte.connectors import service as connectors
 from billbyte.connectors.models import ServiceAction
+from billbyte.console.common import text
 from billbyte.credit import service as credit
 from billbyte.credit.service import Standing
 from billbyte.customers import repository as customers
+from billbyte.customers import service as customer_service
 from billbyte.customers.models import Customer, CustomerVendor
+from billbyte.customers.schemas import BillingDetailsOut, TaxTreatment
+from billbyte.customers.service import BILLING_FIELDS
 from billbyte.invoicing import views as invoices
 from billbyte.invoicing.views import InvoiceView
 from billbyte.kit.clock import utcnow
@@ -94,6 +99,7 @@ class CustomerPage:
     invoices: list[InvoiceView]
     actions: list[ServiceAction]
     portal_users: list[PortalUser]
+    billing: BillingDetailsOut
 
 
 def customer_page(
@@ -118,6 +124,7 @@ def customer_page(
         invoices=list(page.items),
         actions=connectors.actions_for(session, subject, customer.id),
         portal_users=users.list_for_customer(session, subject.msp_id, customer.id),
+        billing=customer_service.billing_details(session, subject, customer.id),
     )
 
 
@@ -236,3 +243,45 @@ def set_disabled(
     return users.set_disabled(
         session, subject, _own_user(session, subject, customer_id, user_id), disabled
     )
+
+
+# --- billing details (the buyer on the customer's invoices) ---------------------------------
+
+TAX_TREATMENTS = [
+    (TaxTreatment.STANDARD.value, "standard: your tax rate for the customer's country"),
+    (TaxTreatment.EXEMPT.value, "exempt: no tax, with the reason printed"),
+    (TaxTreatment.REVERSE_CHARGE.value, "EU reverse charge: no tax, the customer accounts for it"),
+]
+
+
+@dataclass(frozen=True)
+class BillingDetailsPage:
+    customer: Customer
+    values: dict[str, str]  # the form's values: as stored, or as typed when refused
+
+
+def billing_details_values(details: BillingDetailsOut) -> dict[str, str]:
+    return {
+        name: "" if getattr(details, name) is None else str(getattr(details, name))
+        for name in BILLING_FIELDS
+    }
+
+
+def typed_billing_details(form: FormData) -> dict[str, str]:
+    return {name: text(form, name) for name in BILLING_FIELDS}
+
+
+def billing_details_page(
+    session: Session, subject: AuthSubject, customer_id: str, typed: dict[str, str] | None
+) -> BillingDetailsPage:
+    """What ``GET /v1/customers/{id}/billing-details`` answers (another MSP's: 404)."""
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
+    stored = customer_service.billing_details(session, subject, customer.id)
+    return BillingDetailsPage(customer, typed or billing_details_values(stored))
+
+
+def save_billing_details(
+    session: Session, subject: AuthSubject, customer_id: str, form: FormData
+) -> None:
+    """The same call as ``PUT /v1/customers/{id}/billing-details``."""
+    customer_service.set_billing_details(session, subject, customer_id, typed_billing_details(form))

@@ -9,6 +9,7 @@ from billbyte.auth.web_sessions import CONSOLE
 from billbyte.console import (
     access,
     audit,
+    billing,
     branding,
     customers,
     invoices,
@@ -23,7 +24,8 @@ from billbyte.web.signin import sign_in_routes
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in_routes(CONSOLE, PAGES, tenancy.brand_of))
-for area in (customers, partners, invoices, pricing, money, access, webhooks, audit, branding):
+AREAS = (customers, partners, invoices, pricing, money, billing, access, webhooks, audit, branding)
+for area in AREAS:
     router.include_router(area.router)
 
 
