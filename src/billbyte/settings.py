@@ -29,6 +29,8 @@ RATE_LIMIT_STORAGE_SCHEMES = (
     "redis+cluster",
 )
 
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BILLBYTE_", extra="ignore")
@@ -135,6 +137,35 @@ class Settings(BaseSettings):
     usage_record_max_bytes: int = Field(
         default=1024**2, gt=0, description="Longest CSV line or JSON string in a usage file."
     )
+    broker_url: str = Field(
+        default="",
+        description="redis://host:6379/0 or amqp://user:pass@host:5672/vhost: jobs are "
+        "published to Dramatiq after their transaction commits and `billbyte worker` consumes "
+        "them. Empty: the database poller alone runs jobs (the embedded default).",
+    )
+    broker_queue: str = Field(
+        default="billbyte-jobs", min_length=1, description="The Dramatiq queue jobs go to."
+    )
+    broker_worker_threads: int = Field(
+        default=4, ge=1, description="Dramatiq consumer threads per `billbyte worker`."
+    )
+    broker_rederive_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="With a broker: how often the database poller looks for jobs due for "
+        "longer than this without being claimed (their message was lost) and runs them.",
+    )
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str) -> str:
+        if value and value.partition("://")[0] not in BROKER_SCHEMES:
+            raise ValueError(
+                f"broker {value.split('@')[-1]!r} is not supported: use redis://host:6379/0 "
+                "(or rediss://) or amqp://user:pass@host:5672/ (or amqps://), or leave it empty"
+            )
+        return value
+
     usage_import_stale_minutes: int = Field(
         default=15, gt=0, description="An import without heartbeat for this long is failed."
     )
