@@ -290,6 +290,25 @@ def test_a_job_enqueued_with_a_delay_is_published_delayed(
     assert delay is not None and 590_000 < delay <= 600_000
 
 
+def test_an_unreachable_broker_does_not_fail_the_commit(
+    runtime: Runtime, calls: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    broker = jobs_broker.install(runtime, "redis://127.0.0.1:9/0", "billbyte-unreachable")
+    try:
+        first = enqueue_committed(runtime, "first", {"n": 1})
+        second = enqueue_committed(runtime, "second", {"n": 2})
+    finally:
+        broker.close()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "billbyte.jobs.broker"]
+    # One warning: after the failure, the next commit does not wait for the broker again.
+    assert len(warnings) == 1 and first in warnings[0] and "not published" in warnings[0]
+    assert second not in warnings[0]
+    # The rows are committed; the poller runs them once they have been due long enough.
+    assert service.run_pending(runtime, older_than=timedelta(0)) == 2
+    assert sorted(c["n"] for c in calls) == [1, 2]
+
+
 def test_an_unsupported_broker_url_is_refused_at_startup(tmp_path: Any) -> None:
     with pytest.raises(ValidationError, match="not supported"):
         Settings(var_dir=tmp_path, secret_key="k", broker_url="kafka://127.0.0.1:9092")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +62,9 @@ class JobBroker:
         self.url = url or runtime.settings.broker_url
         self.queue = queue or runtime.settings.broker_queue
         self.dramatiq = _dramatiq_broker(self.url)
+        # After a failed publish, commits skip publishing until then (time.monotonic()):
+        # a broker that is down must not add its connect timeout to every commit.
+        self.paused_until = 0.0
         self.actor: dramatiq.Actor[[str], None] = dramatiq.actor(
             broker=self.dramatiq, actor_name=ACTOR, queue_name=self.queue
         )(self._consume)
@@ -104,19 +108,24 @@ def installed(engine: Engine) -> JobBroker | None:
 def _publish_committed(session: Session) -> None:
     enqueued: list[tuple[str, datetime]] = session.info.pop(service.ENQUEUED, None) or []
     broker = _INSTALLED.get(session.bind) if isinstance(session.bind, Engine) else None
-    if broker is None:
-        return
+    if broker is None or not enqueued or time.monotonic() < broker.paused_until:
+        return  # while paused, the poller runs the jobs: the commit stands either way
+    every = broker.runtime.settings.broker_rederive_seconds
     for job_id, run_after in enqueued:
         try:
             broker.publish(job_id, run_after)
-        except Exception as exc:  # the commit stands; the poller finds the job later
+        except Exception as exc:
+            broker.paused_until = time.monotonic() + every
             log.warning(
-                "job %s committed but not published (%s: %s); the poller runs it within %ss",
+                "job %s committed but not published (%s: %s); the poller runs it within "
+                "%ss, and commits do not publish for the next %ss",
                 job_id,
                 type(exc).__name__,
                 exc,
-                2 * broker.runtime.settings.broker_rederive_seconds,
+                2 * every,
+                every,
             )
+            return
 
 
 @event.listens_for(Session, "after_transaction_end")
