@@ -49,6 +49,9 @@ _INSTALLED: WeakKeyDictionary[Engine, JobBroker] = WeakKeyDictionary()
 def _dramatiq_broker(url: str) -> dramatiq.Broker:
     if url.partition("://")[0] in ("redis", "rediss"):
         return RedisBroker(url=url, middleware=[])
+    pika_log = logging.getLogger("pika")
+    if pika_log.level == logging.NOTSET:  # pika logs every connection at INFO (a dozen lines)
+        pika_log.setLevel(logging.WARNING)
     # Publisher confirms: a message RabbitMQ did not take is an error here (and logged),
     # not silently gone; the poller would still find its job, only later.
     return RabbitmqBroker(url=url, middleware=[], confirm_delivery=True)
