@@ -132,3 +132,6 @@ footer_text  # issue 12: billing profile / party / tax fields, written by the AP
 invoice_email  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
 po_number  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
 postal_code  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+_publish_jobs  # billbyte.cli: the root Typer callback (@app.callback), run before every command
+_publish_committed  # jobs.broker: SQLAlchemy Session "after_commit" listener (@event.listens_for)
+_forget_rolled_back  # jobs.broker: SQLAlchemy Session "after_transaction_end" listener

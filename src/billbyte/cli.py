@@ -23,6 +23,7 @@ from billbyte.db.migrate import upgrade
 from billbyte.demo import seed
 from billbyte.fx import cli as fx_cli
 from billbyte.invoicing import cli as invoicing_cli
+from billbyte.jobs import broker as jobs_broker
 from billbyte.jobs import cli as jobs_cli
 from billbyte.jobs.service import run_forever
 from billbyte.keyring import cli as keyring_cli
@@ -49,6 +50,16 @@ app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(invoicing_cli.app, name="invoices")
 app.add_typer(keyring_cli.app, name="secrets")
 app.command("rate")(rating_cli.rate_command)
+
+
+@app.callback()
+def _publish_jobs() -> None:
+    # With a broker, every command's committed jobs are published (not only the server's):
+    # a usage import from the shell wakes a worker at once instead of at the next poll.
+    if get_settings().broker_url:
+        jobs_broker.install(build_runtime())
+
+
 app.command("collect")(connectors_cli.collect_command)
 
 
@@ -109,7 +120,7 @@ def serve(
             runtime.settings.outbound_allowed_ports = "*"
             typer.echo("sandbox: outbound requests to http://127.0.0.1 allowed", err=True)
             sandboxes = sandbox_cli.start_beside_server(tick_seconds, sandbox_ports)
-        stop = start_workers(runtime)
+        stop = start_workers(runtime, consume=False)
         try:
             uvicorn.run(
                 create_app(runtime),
@@ -138,28 +149,37 @@ def worker() -> None:
         done = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: done.set())
-        stop = start_workers(runtime)
+        stop = start_workers(runtime, consume=True)
         typer.echo("worker running; Ctrl-C to stop", err=True)
         done.wait()
         stop()
 
 
-def start_workers(runtime: Runtime) -> Callable[[], None]:
+def start_workers(runtime: Runtime, *, consume: bool) -> Callable[[], None]:
     """The embedded default runs background work in threads of the server process: the job
-    loop (rating after imports and rule changes) and webhook delivery."""
-    stop = threading.Event()
-    jobs = threading.Thread(
-        target=run_forever,
-        args=(runtime, stop),
-        kwargs={"extra": schedule_due_collections},
-        name="billbyte-jobs",
-        daemon=True,
-    )
-    jobs.start()
+    loop (rating after imports and rule changes) and webhook delivery. With a broker, jobs
+    run in Dramatiq consumers (``consume``: ``billbyte worker``) and the job loop becomes the
+    slow poller that runs the jobs whose message was lost (``serve`` runs only that)."""
+    job_broker = jobs_broker.installed(runtime.engine)
+    if job_broker is None:
+        stop = threading.Event()
+        jobs = threading.Thread(
+            target=run_forever,
+            args=(runtime, stop),
+            kwargs={"extra": schedule_due_collections},
+            name="billbyte-jobs",
+            daemon=True,
+        )
+        jobs.start()
+        stop_jobs = stop.set
+    else:
+        stop_jobs = jobs_broker.start_consumers(
+            job_broker, consume=consume, extra=schedule_due_collections
+        )
     deliveries = webhook_worker.start_background(runtime)
 
     def stop_all() -> None:
-        stop.set()
+        stop_jobs()
         deliveries.stop()
 
     return stop_all

@@ -33,6 +33,8 @@ RATE_LIMIT_STORAGE_SCHEMES = (
 # digits, dots and hyphens, starting and ending with a letter or digit.
 S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BILLBYTE_", extra="ignore")
@@ -150,6 +152,35 @@ class Settings(BaseSettings):
         description="The S3 endpoint for an S3-compatible store (MinIO, Ceph, R2), e.g. "
         "http://minio:9000. Default: AWS S3 of AWS_REGION / AWS_DEFAULT_REGION.",
     )
+    broker_url: str = Field(
+        default="",
+        description="redis://host:6379/0 or amqp://user:pass@host:5672/vhost: jobs are "
+        "published to Dramatiq after their transaction commits and `billbyte worker` consumes "
+        "them. Empty: the database poller alone runs jobs (the embedded default).",
+    )
+    broker_queue: str = Field(
+        default="billbyte-jobs", min_length=1, description="The Dramatiq queue jobs go to."
+    )
+    broker_worker_threads: int = Field(
+        default=4, ge=1, description="Dramatiq consumer threads per `billbyte worker`."
+    )
+    broker_rederive_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="With a broker: how often the database poller looks for jobs due for "
+        "longer than this without being claimed (their message was lost) and runs them.",
+    )
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str) -> str:
+        if value and value.partition("://")[0] not in BROKER_SCHEMES:
+            raise ValueError(
+                f"broker {value.split('@')[-1]!r} is not supported: use redis://host:6379/0 "
+                "(or rediss://) or amqp://user:pass@host:5672/ (or amqps://), or leave it empty"
+            )
+        return value
+
     usage_import_stale_minutes: int = Field(
         default=15, gt=0, description="An import without heartbeat for this long is failed."
     )

@@ -29,6 +29,10 @@ HANDLERS: dict[str, Handler] = {}
 LEASE = timedelta(seconds=30)
 HEARTBEAT_SECONDS = 10.0  # well inside LEASE: two beats may be missed before it runs out
 MAX_ATTEMPTS = 8
+RETRY_BASE_SECONDS = 5.0  # a failed attempt n waits RETRY_BASE_SECONDS * 2**n before the next
+# session.info key: (job id, run_after) of the jobs this transaction added, for whatever
+# publishes them once it commits (jobs/broker.py, when a broker URL is set).
+ENQUEUED = "billbyte.jobs.enqueued"
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -58,38 +62,48 @@ def enqueue(
     exists = session.scalar(select(Job.id).where(Job.key == full_key, Job.status == "pending"))
     if exists:
         return
+    job = Job(
+        kind=kind, key=full_key, payload=payload, run_after=utcnow() + timedelta(seconds=delay)
+    )
     try:
         with session.begin_nested():
-            session.add(
-                Job(
-                    kind=kind,
-                    key=full_key,
-                    payload=payload,
-                    run_after=utcnow() + timedelta(seconds=delay),
-                )
-            )
+            session.add(job)
             session.flush()
     except IntegrityError:
-        pass  # a concurrent transaction enqueued the same job
+        return  # a concurrent transaction enqueued the same job
+    session.info.setdefault(ENQUEUED, []).append((job.id, job.run_after))
 
 
-def _claim(runtime: Runtime, now: datetime) -> Job | None:
+def _take(session: Session, job_id: str, now: datetime) -> bool:
+    """The one claim: only one worker's conditional update wins a due, pending job."""
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "pending", Job.run_after <= now)
+        .values(status="running", locked_until=now + LEASE, attempts=Job.attempts + 1)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _claim(runtime: Runtime, now: datetime, older_than: timedelta = timedelta(0)) -> Job | None:
     with runtime.uow() as uow:
         candidates = uow.session.scalars(
             select(Job)
-            .where(Job.status == "pending", Job.run_after <= now)
+            .where(Job.status == "pending", Job.run_after <= now - older_than)
             .order_by(Job.run_after, Job.id)
             .limit(5)
         )
         for job in candidates:
-            claimed = uow.session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.status == "pending")
-                .values(status="running", locked_until=now + LEASE, attempts=Job.attempts + 1)
-            )
-            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            if _take(uow.session, job.id, now):
                 uow.commit()
                 return uow.session.get(Job, job.id)
+        return None
+
+
+def _claim_id(runtime: Runtime, job_id: str, now: datetime) -> Job | None:
+    with runtime.uow() as uow:
+        if _take(uow.session, job_id, now):
+            uow.commit()
+            return uow.session.get(Job, job_id)
         return None
 
 
@@ -145,40 +159,63 @@ class _Heartbeat:
                 log.exception("job %s: lease renewal failed", self._job_id)
 
 
-def run_pending(runtime: Runtime, now: datetime | None = None, limit: int = 1000) -> int:
-    """Run due jobs until none is left (or ``limit``); returns how many ran."""
+def run_pending(
+    runtime: Runtime,
+    now: datetime | None = None,
+    limit: int = 1000,
+    older_than: timedelta = timedelta(0),
+) -> int:
+    """Run due jobs until none is left (or ``limit``); returns how many ran. ``older_than``
+    leaves alone the jobs due more recently than that: with a broker, their message is
+    expected to run them, and the poller only re-derives the ones whose message was lost."""
     now = now or utcnow()
     _recover_expired(runtime, now)
     done = 0
     while done < limit:
-        job = _claim(runtime, now)
+        job = _claim(runtime, now, older_than)
         if job is None:
             return done
         done += 1
-        function = HANDLERS.get(job.kind)
-        try:
-            if function is None:
-                raise LookupError(f"no handler for job kind {job.kind!r}")
-            with _Heartbeat(runtime, job, now):
-                function(runtime, dict(job.payload))
-        except Exception as exc:
-            final = _permanent(exc)
-            if hasattr(exc, "retryable"):
-                # An expected vendor failure, already described by its message: one line.
-                log.log(
-                    logging.ERROR if final else logging.WARNING,
-                    "job %s (%s) failed, %s: %s",
-                    job.id,
-                    job.kind,
-                    "not retried" if final else f"attempt {job.attempts} of {MAX_ATTEMPTS}",
-                    _one_line(exc),
-                )
-            else:
-                log.exception("job %s (%s) failed", job.id, job.kind)
-            _finish(runtime, job, error=f"{type(exc).__name__}: {exc}", now=now, final=final)
-        else:
-            _finish(runtime, job, error=None, now=now)
+        _run(runtime, job, now)
     return done
+
+
+def run_job(runtime: Runtime, job_id: str, now: datetime | None = None) -> bool:
+    """Run this job if it is pending and due, claimed as ``run_pending`` claims; False (and
+    nothing done) when it is not: already run, running, superseded, missing or not yet due.
+    A broker's message runs its job this way, so a duplicated message is harmless."""
+    now = now or utcnow()
+    job = _claim_id(runtime, job_id, now)
+    if job is None:
+        return False
+    _run(runtime, job, now)
+    return True
+
+
+def _run(runtime: Runtime, job: Job, now: datetime) -> None:
+    function = HANDLERS.get(job.kind)
+    try:
+        if function is None:
+            raise LookupError(f"no handler for job kind {job.kind!r}")
+        with _Heartbeat(runtime, job, now):
+            function(runtime, dict(job.payload))
+    except Exception as exc:
+        final = _permanent(exc)
+        if hasattr(exc, "retryable"):
+            # An expected vendor failure, already described by its message: one line.
+            log.log(
+                logging.ERROR if final else logging.WARNING,
+                "job %s (%s) failed, %s: %s",
+                job.id,
+                job.kind,
+                "not retried" if final else f"attempt {job.attempts} of {MAX_ATTEMPTS}",
+                _one_line(exc),
+            )
+        else:
+            log.exception("job %s (%s) failed", job.id, job.kind)
+        _finish(runtime, job, error=f"{type(exc).__name__}: {exc}", now=now, final=final)
+    else:
+        _finish(runtime, job, error=None, now=now)
 
 
 def _permanent(exc: BaseException) -> bool:
@@ -218,7 +255,7 @@ def _finish(
             )
             if duplicate is None:
                 row.status = "pending"
-                row.run_after = now + timedelta(seconds=5 * 2**row.attempts)
+                row.run_after = now + timedelta(seconds=RETRY_BASE_SECONDS * 2**row.attempts)
             else:
                 row.status = "superseded"
         uow.commit()
@@ -229,13 +266,28 @@ def run_forever(
     stop: threading.Event,
     interval: float = 1.0,
     extra: Callable[[Runtime], Any] | None = None,
+    older_than: timedelta = timedelta(0),
 ) -> None:
-    """The in-process worker loop of the embedded default."""
+    """The in-process worker loop of the embedded default; with a broker, the slow poller
+    that runs only the jobs due for longer than ``older_than`` (their message was lost)."""
     while not stop.is_set():
         try:
-            run_pending(runtime)
+            run_pending(runtime, older_than=older_than)
             if extra is not None:
                 extra(runtime)
         except Exception:
             log.exception("job loop iteration failed")
         stop.wait(interval)
+
+
+def list_jobs(session: Session, status: str, limit: int = 100) -> list[Job]:
+    """Jobs in one status, most recent first: ``failed`` ones are the dead letters (a job
+    row carries no MSP, so this is for operators, not a tenant's API)."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(Job.status == status)
+            .order_by(Job.finished_at.desc(), Job.created_at.desc(), Job.id)
+            .limit(limit)
+        )
+    )
