@@ -132,3 +132,5 @@ footer_text  # issue 12: billing profile / party / tax fields, written by the AP
 invoice_email  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
 po_number  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
 postal_code  # issue 12: billing profile / party / tax fields, written by the API and read by templates and JSON
+create_time  # sandbox.aws.AwsSandbox.restore_state: moto's FakeAccount join date, read by moto
+access_log  # sandbox.runtime._quiet_protocol: uvicorn's protocol attribute, read by uvicorn
