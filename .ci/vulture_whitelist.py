@@ -135,3 +135,5 @@ postal_code  # issue 12: billing profile / party / tax fields, written by the AP
 _publish_jobs  # billbyte.cli: the root Typer callback (@app.callback), run before every command
 _publish_committed  # jobs.broker: SQLAlchemy Session "after_commit" listener (@event.listens_for)
 _forget_rolled_back  # jobs.broker: SQLAlchemy Session "after_transaction_end" listener
+create_time  # sandbox.aws.AwsSandbox.restore_state: moto's FakeAccount join date, read by moto
+access_log  # sandbox.runtime._quiet_protocol: uvicorn's protocol attribute, read by uvicorn

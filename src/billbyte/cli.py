@@ -20,7 +20,7 @@ from billbyte.cli_support import emit, fail, runtime_ready
 from billbyte.connectors import cli as connectors_cli
 from billbyte.connectors.service import schedule_due_collections
 from billbyte.db.migrate import upgrade
-from billbyte.demo import seed
+from billbyte.demo import existing_demo, seed
 from billbyte.fx import cli as fx_cli
 from billbyte.invoicing import cli as invoicing_cli
 from billbyte.jobs import broker as jobs_broker
@@ -107,10 +107,7 @@ def serve(
     from billbyte.app import create_app
 
     with runtime_ready() as runtime:
-        logging.basicConfig(
-            level=runtime.settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(runtime.settings.log_level)
         sandboxes = None
         if sandbox:
             # The simulators run in this process on http://127.0.0.1: calling them is what
@@ -119,16 +116,29 @@ def serve(
             runtime.settings.outbound_allow_http = True
             runtime.settings.outbound_allowed_ports = "*"
             typer.echo("sandbox: outbound requests to http://127.0.0.1 allowed", err=True)
-            sandboxes = sandbox_cli.start_beside_server(tick_seconds, sandbox_ports)
-        stop = start_workers(runtime, consume=False)
-        try:
-            uvicorn.run(
+            sandboxes = sandbox_cli.start_beside_server(
+                tick_seconds, sandbox_ports, runtime.settings.private_var_dir() / "sandbox"
+            )
+        bind_host, bind_port = host or runtime.settings.host, port or runtime.settings.port
+        base = runtime.settings.public_url.rstrip("/") or f"http://{bind_host}:{bind_port}"
+        banner = _ready_banner(base, existing_demo(runtime, base))
+        server = uvicorn.Server(
+            uvicorn.Config(
                 create_app(runtime),
-                host=host or runtime.settings.host,
-                port=port or runtime.settings.port,
+                host=bind_host,
+                port=bind_port,
                 log_level=runtime.settings.log_level.lower(),
             )
+        )
+        stop = start_workers(runtime, consume=False)
+        done = threading.Event()
+        threading.Thread(
+            target=_announce_when_listening, args=(server, banner, done), daemon=True
+        ).start()
+        try:
+            server.run()
         finally:
+            done.set()
             stop()
             if sandboxes is not None:
                 sandboxes.stop()
@@ -137,15 +147,64 @@ def serve(
 app.command("sandbox")(sandbox_cli.sandbox_command)
 
 
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # httpx logs every outbound request at INFO (with the sandboxes: several a minute);
+        # they show with BILLBYTE_LOG_LEVEL=DEBUG.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _announce_when_listening(server: uvicorn.Server, banner: str, done: threading.Event) -> None:
+    """Print the banner once uvicorn listens (after its own start-up lines and the
+    sandboxes'), so that the addresses and the demo's key are the last thing on screen."""
+    while not server.started:
+        if done.wait(0.05):
+            return
+    typer.echo(banner)  # uvicorn logs its "running on" line before it sets ``started``
+
+
+def _ready_banner(base: str, demo: dict[str, Any] | None) -> str:
+    lines = [
+        "",
+        "BillByte is running:",
+        f"  API:      {base}/v1",
+        f"  API docs: {base}/docs",
+    ]
+    if demo is None:
+        lines += [
+            f"  Portal:   {base}/portal/sign-in",
+            f"  Console:  {base}/console/sign-in",
+            "  No demo data: `billbyte demo` seeds it (what `make run` does).",
+        ]
+        return "\n".join(lines)
+    sign_in = demo["sign_in"]
+    staff = ", ".join(f"{email} ({role})" for role, email in sign_in["staff"].items())
+    lines += [
+        f"  Portal:   {sign_in['portal_url']}",
+        f"            as {', '.join(sign_in['portal_users'])}",
+        f"  Console:  {sign_in['console_url']}",
+        f"            as {staff}",
+        f"  Password for every demo user: {sign_in['password']}",
+    ]
+    if demo["api_key"]:
+        lines.append(f"  Demo admin API key (also in {demo['api_key_file']}): {demo['api_key']}")
+    else:
+        lines.append(
+            f"  Demo admin API key: {demo['api_key_file']} is missing; "
+            "`billbyte demo` issues a new one."
+        )
+    return "\n".join(lines)
+
+
 @app.command()
 def worker() -> None:
     """Run background work only (jobs and webhook deliveries), e.g. on extra machines
     against PostgreSQL; any number may run, each job and delivery is claimed by one."""
     with runtime_ready() as runtime:
-        logging.basicConfig(
-            level=runtime.settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(runtime.settings.log_level)
         done = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: done.set())

@@ -213,11 +213,19 @@ def test_migrate_brings_an_empty_database_to_head(cli: Cli) -> None:
 
 
 class _FakeUvicorn:
+    """Stands in for ``uvicorn.Server.run``: records what the server was configured with."""
+
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, app: Any, **kwargs: Any) -> None:
-        self.calls.append({"app": app, **kwargs})
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        calls = self.calls
+
+        def run(server: uvicorn.Server, sockets: Any = None) -> None:
+            config = server.config
+            calls.append({"app": config.app, "host": config.host, "port": config.port})
+
+        monkeypatch.setattr(uvicorn.Server, "run", run)
 
 
 def test_serve_migrates_an_empty_database_and_answers_healthz(
@@ -226,7 +234,7 @@ def test_serve_migrates_an_empty_database_and_answers_healthz(
     from fastapi.testclient import TestClient
 
     fake = _FakeUvicorn()
-    monkeypatch.setattr(uvicorn, "run", fake)
+    fake.install(monkeypatch)
     cli.ok("serve", "--host", "0.0.0.0", "--port", "8123")
     (call,) = fake.calls
     assert (call["host"], call["port"]) == ("0.0.0.0", 8123)

@@ -115,7 +115,7 @@ def test_serve_refuses_a_database_behind_with_one_line(
     cli: Cli, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[object] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(app))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, **kw: started.append(server))
     upgrade(engine)
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM alembic_version"))

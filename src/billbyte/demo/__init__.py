@@ -56,7 +56,8 @@ log = logging.getLogger(__name__)
 DEMO_MSP = "Demo Hosting GmbH"
 
 # Partner accounts point at the simulators that `billbyte serve --sandbox` (make run) starts
-# on these fixed ports; credentials are the simulators' own throw-away ones.
+# on the configured sandbox ports (settings, 8811-8813 by default); credentials are the
+# simulators' own throw-away ones.
 SANDBOX = "http://127.0.0.1"
 AWS_SANDBOX_CREDENTIALS = {
     "access_key_id": "billbyte-sandbox",
@@ -66,13 +67,14 @@ AWS_SANDBOX_CREDENTIALS = {
     "cur_prefix": "cur",
     "cur_report": "billbyte",
 }
+# (vendor, name, vendor account id, partner discount, the simulator serving it, credentials)
 PARTNERS: list[tuple[Vendor, str, str | None, Decimal, str, dict[str, Any]]] = [
     (
         Vendor.AWS,
         "AWS payer (sandbox)",
         "123456789012",
         Decimal(6),
-        f"{SANDBOX}:8811",
+        "aws",
         AWS_SANDBOX_CREDENTIALS,
     ),
     (
@@ -80,7 +82,7 @@ PARTNERS: list[tuple[Vendor, str, str | None, Decimal, str, dict[str, Any]]] = [
         "Azure plan (sandbox)",
         None,
         Decimal(15),
-        f"{SANDBOX}:8812",
+        "partner_center",
         {"currencies": "EUR,USD"},
     ),
     (
@@ -88,10 +90,10 @@ PARTNERS: list[tuple[Vendor, str, str | None, Decimal, str, dict[str, Any]]] = [
         "Microsoft 365 CSP (sandbox)",
         None,
         Decimal(12),
-        f"{SANDBOX}:8812",
+        "partner_center",
         {"currencies": "EUR,USD"},
     ),
-    (Vendor.GCP, "Google Cloud Channel (sandbox)", None, Decimal(4), f"{SANDBOX}:8813", {}),
+    (Vendor.GCP, "Google Cloud Channel (sandbox)", None, Decimal(4), "google_channel", {}),
 ]
 
 
@@ -203,7 +205,12 @@ def _partner_accounts(
     runtime: Runtime, session: Session, subject: AuthSubject
 ) -> dict[Vendor, PartnerAccount]:
     by_vendor: dict[Vendor, PartnerAccount] = {}
-    for vendor, name, vendor_account_id, discount, endpoint, credentials in PARTNERS:
+    ports = {
+        "aws": runtime.settings.sandbox_aws_port,
+        "partner_center": runtime.settings.sandbox_partner_center_port,
+        "google_channel": runtime.settings.sandbox_google_channel_port,
+    }
+    for vendor, name, vendor_account_id, discount, simulator, credentials in PARTNERS:
         existing = session.scalar(
             select(PartnerAccount).where(
                 PartnerAccount.msp_id == subject.msp_id, PartnerAccount.display_name == name
@@ -217,7 +224,7 @@ def _partner_accounts(
                 display_name=name,
                 vendor_account_id=vendor_account_id,
                 sandbox=True,
-                endpoint_url=endpoint,
+                endpoint_url=f"{SANDBOX}:{ports[simulator]}",
                 partner_discount_percent=discount,
                 credentials=credentials,
             ),
@@ -439,13 +446,30 @@ def _seed_budget(session: Session, subject: AuthSubject, customer_id: str, perio
     budgets.evaluate(session, subject.msp_id, period, [customer])
 
 
-def sign_ins(runtime: Runtime, msp_id: str) -> dict[str, Any]:
-    """Where and as whom to sign in to the demo's portal and console."""
-    base = runtime.settings.effective_public_url
+def sign_ins(runtime: Runtime, msp_id: str, base: str | None = None) -> dict[str, Any]:
+    """Where (on ``base``, default the public URL) and as whom to sign in to the demo's
+    portal and console."""
+    base = base or runtime.settings.effective_public_url
     return {
         "portal_url": f"{base}/portal/sign-in?brand={msp_id}",
         "console_url": f"{base}/console/sign-in",
         "password": DEMO_PASSWORD,
         "portal_users": [email for email, _ in DEMO_PORTAL_USERS.values()],
         "staff": {role.value: email for email, role, _ in DEMO_STAFF},
+    }
+
+
+def existing_demo(runtime: Runtime, base: str | None = None) -> dict[str, Any] | None:
+    """The seeded demo, if there is one: its MSP, the key file ``billbyte demo`` wrote (the
+    key itself when the file is still there) and where to sign in. ``None`` without a demo."""
+    with runtime.uow() as uow:
+        msp_id = uow.session.scalar(select(Msp.id).where(Msp.name == DEMO_MSP))
+    if msp_id is None:
+        return None
+    key_file = runtime.settings.var_dir / "demo_api_key"
+    return {
+        "msp_id": msp_id,
+        "api_key": key_file.read_text().strip() if key_file.is_file() else None,
+        "api_key_file": str(key_file),
+        "sign_in": sign_ins(runtime, msp_id, base),
     }

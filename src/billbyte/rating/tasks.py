@@ -88,7 +88,10 @@ def _rate_job(runtime: Runtime, payload: dict[str, Any]) -> None:
     else:
         results = rate_all(runtime, payload["msp_id"], payload.get("period"))
     for result in results:
-        log.info(
+        # A re-rating that changed nothing (most of them, with the sandboxes delivering every
+        # minute) is not news: DEBUG, so that `serve`'s default output stays quiet.
+        log.log(
+            logging.INFO if result.changes or result.errors else logging.DEBUG,
             "rated %s %s: %d customers, %d lines, %d changes, %d errors",
             payload["msp_id"],
             result.period,

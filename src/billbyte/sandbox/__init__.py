@@ -12,10 +12,12 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from billbyte.sandbox.google_channel import start_google_channel_sandbox
 from billbyte.sandbox.partner_center import start_partner_center_sandbox
+from billbyte.sandbox.state import read_state, write_state
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,10 @@ class Sandboxes:
     aws: Any
     partner_center: Any
     google_channel: Any
+    state_dir: Path | None = None  # where the state is saved; None: in memory only
+    restored: str | None = None  # what ``restore`` said
     _stop: threading.Event = field(default_factory=threading.Event)
+    _saving: threading.Lock = field(default_factory=threading.Lock)
 
     def endpoints(self) -> dict[str, str]:
         return {
@@ -52,6 +57,54 @@ class Sandboxes:
                 sandbox.tick()
             except Exception:  # one simulator failing must not stop the others
                 log.exception("sandbox tick failed")
+        self.save()
+
+    def _stateful(self) -> dict[str, Any]:
+        """Each simulator by the name of its state file: what has ``export_state`` and
+        ``restore_state``."""
+        return {
+            "aws": self.aws,
+            "partner_center": self.partner_center.app,
+            "google_channel": self.google_channel.app,
+        }
+
+    def save(self) -> None:
+        """Write each simulator's state to ``state_dir`` (after every delivery and at stop)."""
+        if self.state_dir is None:
+            return
+        with self._saving:
+            for name, simulator in self._stateful().items():
+                try:
+                    write_state(self.state_dir / f"{name}.json", simulator.export_state())
+                except Exception:  # a failed save must not stop the sandboxes
+                    log.exception("saving the %s sandbox's state failed", name)
+
+    def restore(self) -> str:
+        """Load what ``save`` wrote; returns the one line saying what was restored."""
+        assert self.state_dir is not None
+        counts: dict[str, int] = {}
+        problems: list[str] = []
+        for name, simulator in self._stateful().items():
+            path = self.state_dir / f"{name}.json"
+            try:
+                saved = read_state(path)
+                if saved is not None:
+                    counts[name] = simulator.restore_state(saved)
+            except Exception as exc:  # an unreadable file: keep it aside, start that one empty
+                log.debug("restoring %s failed", path, exc_info=True)
+                if path.exists():
+                    path.replace(path.with_name(path.name + ".unreadable"))
+                problems.append(f"{path} unreadable ({type(exc).__name__}), kept as .unreadable")
+        where = f"{self.state_dir}/"
+        if counts:
+            detail = ", ".join(f"{LABELS[name]} {count}" for name, count in counts.items())
+            line = (
+                f"sandboxes: restored {sum(counts.values())} customer accounts from {where} "
+                f"({detail})"
+            )
+        else:
+            line = f"sandboxes: no saved state in {where}, started empty (saved there from now on)"
+        return "; ".join([line, *problems])
 
     def start_ticking(self, interval_seconds: float) -> None:
         """Usage keeps arriving: every interval each simulator produces the next delivery."""
@@ -64,12 +117,19 @@ class Sandboxes:
 
     def stop(self) -> None:
         self._stop.set()
+        self.save()  # before the simulators stop: moto's state is read through its API
         for sandbox in (self.aws, self.partner_center, self.google_channel):
             try:
                 sandbox.stop()
             except Exception:
                 log.exception("sandbox stop failed")
 
+
+LABELS = {
+    "aws": "AWS accounts",
+    "partner_center": "Partner Center",
+    "google_channel": "Cloud Channel",
+}
 
 PORT_FLAGS = {
     "aws": ("--sandbox-aws-port", "BILLBYTE_SANDBOX_AWS_PORT"),
@@ -83,6 +143,9 @@ def taken_port(ports: dict[str, int]) -> str | None:
     before anything long-running starts, so that a taken port fails at once."""
     for vendor, port in ports.items():
         probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # As the simulators bind: connections of a sandbox just stopped (TIME_WAIT) do not
+        # make its port "taken"; a listening process still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -94,8 +157,12 @@ def taken_port(ports: dict[str, int]) -> str | None:
     return None
 
 
-def start_all(ports: dict[str, int | None] | None = None) -> Sandboxes:
-    """Start the three simulators on 127.0.0.1 (``None`` ports: free ports)."""
+def start_all(
+    ports: dict[str, int | None] | None = None, state_dir: Path | None = None
+) -> Sandboxes:
+    """Start the three simulators on 127.0.0.1 (``None`` ports: free ports). With a
+    ``state_dir``, what was saved there is restored first (``restored`` says what) and the
+    state is saved there after every delivery and at ``stop()``."""
     from billbyte.sandbox.aws import start_aws_sandbox  # why: boto3 and moto are slow to import
 
     chosen = {**DEFAULT_PORTS, **(ports or {})}
@@ -106,6 +173,10 @@ def start_all(ports: dict[str, int | None] | None = None) -> Sandboxes:
     except Exception:
         aws.stop()
         raise
-    sandboxes = Sandboxes(aws=aws, partner_center=partner_center, google_channel=google_channel)
+    sandboxes = Sandboxes(
+        aws=aws, partner_center=partner_center, google_channel=google_channel, state_dir=state_dir
+    )
+    if state_dir is not None:
+        sandboxes.restored = sandboxes.restore()
     sandboxes.tick()  # a first delivery, so that there is usage at once
     return sandboxes

@@ -42,6 +42,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from billbyte.sandbox.state import decode, encode
+
 log = logging.getLogger(__name__)
 
 SANDBOX_KEY = "billbyte-sandbox"
@@ -561,6 +563,96 @@ class AwsSandbox:
     def tick(self, now: datetime | None = None) -> list[Delivery]:
         """Deliver the current month again (a restatement), up to ``now``."""
         return self.generator.tick(now)
+
+    # -- saving and restoring (``sandbox.state``) --
+
+    def export_state(self) -> dict[str, Any]:
+        """The organization's member accounts (ids, names, emails, status, when they joined,
+        tags) and its own service control policies with their targets, read through the API.
+        The bucket is not saved: the next delivery restates the month from the accounts."""
+        organizations = self.client("organizations")
+        accounts = []
+        for page in organizations.get_paginator("list_accounts").paginate():
+            for item in page["Accounts"]:
+                if item["Id"] == self.management_account_id:
+                    continue
+                tags = organizations.list_tags_for_resource(ResourceId=item["Id"])["Tags"]
+                accounts.append(
+                    {
+                        "id": item["Id"],
+                        "name": item["Name"],
+                        "email": item["Email"],
+                        "status": item.get("Status"),
+                        "joined": item.get("JoinedTimestamp"),
+                        "tags": tags,
+                    }
+                )
+        policies = []
+        scp = {"Filter": "SERVICE_CONTROL_POLICY"}
+        for page in organizations.get_paginator("list_policies").paginate(**scp):
+            for summary in page["Policies"]:
+                if summary.get("AwsManaged"):
+                    continue
+                policy = organizations.describe_policy(PolicyId=summary["Id"])["Policy"]
+                targets = [
+                    target["TargetId"]
+                    for target_page in organizations.get_paginator(
+                        "list_targets_for_policy"
+                    ).paginate(PolicyId=summary["Id"])
+                    for target in target_page["Targets"]
+                ]
+                policies.append(
+                    {
+                        "name": summary["Name"],
+                        "description": summary.get("Description", ""),
+                        "content": policy["Content"],
+                        "targets": targets,
+                    }
+                )
+        with self.generator._lock:
+            generator = {
+                "closed_at": dict(self.generator._closed_at),
+                "open": sorted(self.generator._open),
+            }
+        return encode({"accounts": accounts, "policies": policies, "generator": generator})
+
+    def restore_state(self, saved: dict[str, Any]) -> int:
+        """Create the saved member accounts again with their own ids and join dates (so their
+        usage is the same as before), close the closed ones, and attach the saved policies.
+        Returns how many accounts it restored."""
+        # why: moto gives every new account a random id and the current time; the sandbox runs
+        # moto in this process, so its backend is reachable to put the saved ones back.
+        from moto.organizations.models import organizations_backends
+
+        state = decode(saved)
+        organizations = self.client("organizations")
+        backend = organizations_backends[self.management_account_id]["aws"]
+        for account in state["accounts"]:
+            organizations.create_account(
+                Email=account["email"], AccountName=account["name"], Tags=account["tags"]
+            )
+            created = backend.accounts[-1]
+            random_id, created.id = created.id, account["id"]
+            if account["joined"] is not None:
+                created.create_time = account["joined"].astimezone(UTC).replace(tzinfo=None)
+            owners = organizations_backends.master_accounts
+            owners[created.id] = owners.pop(random_id)
+            if account["status"] in CLOSED:
+                organizations.close_account(AccountId=created.id)
+        for policy in state["policies"]:
+            policy_id = organizations.create_policy(
+                Name=policy["name"],
+                Description=policy["description"],
+                Type="SERVICE_CONTROL_POLICY",
+                Content=policy["content"],
+            )["Policy"]["PolicySummary"]["Id"]
+            for target in policy["targets"]:
+                if target.isdigit():  # accounts (the root and OUs are not saved)
+                    organizations.attach_policy(PolicyId=policy_id, TargetId=target)
+        with self.generator._lock:
+            self.generator._closed_at = dict(state["generator"]["closed_at"])
+            self.generator._open = set(state["generator"]["open"])
+        return len(state["accounts"])
 
     def start_ticking(
         self, interval_seconds: float, on_error: Callable[[Exception], None] | None = None

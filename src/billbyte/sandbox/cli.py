@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,12 +13,16 @@ from billbyte.cli_support import emit
 from billbyte.sandbox import Sandboxes, start_all
 
 
-def start_beside_server(tick_seconds: float, ports: dict[str, int | None]) -> Sandboxes:
-    """The simulators on the chosen ports, for ``billbyte serve --sandbox``."""
-    sandboxes = start_all(ports)
+def start_beside_server(
+    tick_seconds: float, ports: dict[str, int | None], state_dir: Path
+) -> Sandboxes:
+    """The simulators on the chosen ports, for ``billbyte serve --sandbox``, with their state
+    restored from ``state_dir`` (and saved there)."""
+    sandboxes = start_all(ports, state_dir)
     sandboxes.start_ticking(tick_seconds)
     for vendor, url in sandboxes.endpoints().items():
         typer.echo(f"sandbox {vendor:<13} {url}", err=True)
+    typer.echo(sandboxes.restored, err=True)
     return sandboxes
 
 

@@ -54,6 +54,7 @@ from billbyte.sandbox.runtime import (
     iso_z,
     midnight,
 )
+from billbyte.sandbox.state import decode, encode
 
 SANDBOX_OFFER_ID = "gcp-standard"  # the Google Cloud offer of every sandbox reseller account
 OPERATION_METADATA = "type.googleapis.com/google.cloud.channel.v1.OperationMetadata"
@@ -526,6 +527,66 @@ class CloudChannelSimulator:
             return [
                 r for r in self.account(account_id).rows if r["invoice"]["month"] == invoice_month
             ]
+
+    # -- saving and restoring (``sandbox.state``) --
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything a restarted simulator needs (not tokens: clients ask for new ones), as
+        JSON data. An operation's pending change cannot be saved, only its state."""
+        with self.lock:
+            return encode(
+                {
+                    "now": self.now,
+                    "accounts": [
+                        {
+                            "account_id": a.account_id,
+                            "customers": a.customers,
+                            "entitlements": a.entitlements,
+                            "subaccounts": [dict(vars(sub)) for sub in a.subaccounts.values()],
+                            "rows": a.rows,
+                        }
+                        for a in self.accounts.values()
+                    ],
+                    "operations": [
+                        {"data": o.data, "account": o.account} for o in self.operations.values()
+                    ],
+                    "request_ids": self.request_ids,
+                }
+            )
+
+    def restore_state(self, saved: dict[str, Any]) -> int:
+        """Replace the state with an ``export_state()``; returns how many customers it has.
+        An operation still running when the state was saved ends with an error (its change
+        is lost): the client asks again with a new request."""
+        state = decode(saved)
+        accounts: dict[str, Account] = {}
+        for item in state["accounts"]:
+            account = Account(
+                item["account_id"],
+                customers=item["customers"],
+                entitlements=item["entitlements"],
+                rows=item["rows"],
+            )
+            for sub in item["subaccounts"]:
+                account.subaccounts[sub["billing_id"]] = SubAccount(**sub)
+            accounts[account.account_id] = account
+        operations: dict[str, Operation] = {}
+        for item in state["operations"]:
+            data = item["data"]
+            if not data["done"]:
+                data["done"] = True
+                data["error"] = {
+                    "code": _grpc_code("UNAVAILABLE"),
+                    "message": "The sandbox restarted before this operation completed.",
+                }
+            operations[data["name"]] = Operation(data, item["account"], None, 0)
+        with self.lock:
+            self.now = max(self.now, state["now"])
+            self.accounts = accounts
+            self.operations = operations
+            self.request_ids = dict(state["request_ids"])
+            self.tokens.clear()
+            return sum(len(a.customers) for a in accounts.values())
 
     def summary(self) -> dict[str, Any]:
         with self.lock:

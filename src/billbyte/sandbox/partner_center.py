@@ -59,6 +59,7 @@ from billbyte.sandbox.runtime import (
     midnight,
     parse_instant,
 )
+from billbyte.sandbox.state import decode, encode
 
 # --- small helpers -------------------------------------------------------------------------
 
@@ -867,6 +868,93 @@ class PartnerCenterSimulator:
             if items is None:
                 raise PartnerCenterError(400, 600010, "The continuation token has expired.")
             return items[offset : offset + size], offset + size < len(items)
+
+    # -- saving and restoring (``sandbox.state``) --
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything a restarted simulator needs (not tokens nor paging snapshots: clients
+        ask for new ones), as JSON data."""
+        with self.lock:
+            return encode(
+                {
+                    "now": self.now,
+                    "invoice_seq": self._invoice_seq,
+                    "partners": [
+                        {
+                            "tenant": p.tenant,
+                            "partner_id": p.partner_id,
+                            "name": p.name,
+                            "mpn_id": p.mpn_id,
+                            "customers": p.customers,
+                            "domains": p.domains,
+                            "subscriptions": [
+                                {
+                                    "data": s.data,
+                                    "customer_id": s.customer_id,
+                                    "offer_id": s.offer.offer_id,
+                                    "created": s.created,
+                                    "usage_from": s.usage_from,
+                                    "term_start": s.term_start,
+                                    "term_end": s.term_end,
+                                    "last_charge": s.last_charge,
+                                }
+                                for s in p.subscriptions.values()
+                            ],
+                            "orders": p.orders,
+                            "requests": p.requests,
+                            "unbilled_usage": p.unbilled_usage,
+                            "unbilled_billing": p.unbilled_billing,
+                            "invoices": [
+                                {"data": i.data, "usage": i.usage, "billing": i.billing}
+                                for i in p.invoices.values()
+                            ],
+                        }
+                        for p in self.partners.values()
+                    ],
+                }
+            )
+
+    def restore_state(self, saved: dict[str, Any]) -> int:
+        """Replace the state with an ``export_state()``; returns how many customers it has."""
+        state = decode(saved)
+        partners: dict[str, Partner] = {}
+        for item in state["partners"]:
+            partner = Partner(
+                item["tenant"],
+                item["partner_id"],
+                item["name"],
+                item["mpn_id"],
+                customers=item["customers"],
+                domains=item["domains"],
+                orders=item["orders"],
+                requests={k: (int(v[0]), v[1]) for k, v in item["requests"].items()},
+                unbilled_usage=item["unbilled_usage"],
+                unbilled_billing=item["unbilled_billing"],
+            )
+            for sub in item["subscriptions"]:
+                restored = Subscription(
+                    data=sub["data"],
+                    customer_id=sub["customer_id"],
+                    offer=OFFERS[sub["offer_id"]],
+                    created=sub["created"],
+                    usage_from=sub["usage_from"],
+                    term_start=sub["term_start"],
+                    term_end=sub["term_end"],
+                    last_charge=sub["last_charge"],
+                )
+                partner.subscriptions[restored.id] = restored
+            for invoice in item["invoices"]:
+                partner.invoices[invoice["data"]["id"]] = Invoice(
+                    invoice["data"], invoice["usage"], invoice["billing"]
+                )
+            partners[partner.tenant] = partner
+        with self.lock:
+            self.now = max(self.now, state["now"])
+            self._invoice_seq = int(state["invoice_seq"])
+            self.partners = partners
+            self.tokens.clear()
+            self._snapshots.clear()
+            return sum(len(p.customers) for p in partners.values())
 
     # -- introspection --
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import socket
 import threading
@@ -23,6 +24,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from billbyte.kit.money import format_amount
+
+# Every simulated vendor request, at DEBUG (BILLBYTE_LOG_LEVEL=DEBUG shows them): at INFO they
+# would bury what `serve --sandbox` prints for a person among a line per request.
+request_log = logging.getLogger("billbyte.sandbox.requests")
 
 # The sandboxes' fixed exchange rates from the USD list prices to the simulated currency.
 USD_TO = {"USD": Decimal(1), "EUR": Decimal("0.9342"), "GBP": Decimal("0.7861")}
@@ -167,6 +172,13 @@ def install_faults(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await answer(request, call_next)
+        request_log.debug(
+            "%s %s %s -> %d",
+            request.url.port,
+            request.method,
+            request.url.path,
+            response.status_code,
+        )
         response.headers["Date"] = format_datetime(clock().astimezone(UTC), usegmt=True)
         return response
 
@@ -243,6 +255,27 @@ async def _json_body(request: Request) -> dict[str, Any]:
 # --- running a simulator -------------------------------------------------------------------
 
 
+def _quiet_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol without its access log: uvicorn decides per connection from the
+    shared ``uvicorn.access`` logger, so the API server beside the sandboxes (``serve
+    --sandbox``) would otherwise log every simulated request at INFO. ``request_log`` logs
+    them at DEBUG instead."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    except ImportError:  # httptools is optional
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
+
+    class Quiet(Base):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.access_log = False
+
+    return Quiet
+
+
+_QuietHttp = _quiet_protocol()
+
+
 class SandboxServer:
     """A simulator served by uvicorn in a daemon thread on 127.0.0.1.
 
@@ -265,6 +298,7 @@ class SandboxServer:
             lifespan="off",
             timeout_graceful_shutdown=1,
             access_log=False,
+            http=_QuietHttp,
             date_header=False,  # the simulator dates its responses with its own clock
         )
         self._server = uvicorn.Server(config)
