@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from billbyte.app import create_app
-from billbyte.invoicing.models import Invoice, InvoiceRun
+from billbyte.invoicing.models import Invoice, InvoiceRun, InvoiceSettings
 from billbyte.jobs.service import run_pending
 from billbyte.runtime import Runtime
 from tests.conftest import Tenant
@@ -79,6 +79,20 @@ def test_a_bad_period_is_refused_and_no_run_is_recorded(
     token = csrf_token(staff.get("/console/invoices").text)
     refused = staff.post("/console/invoices/runs", data={"csrf_token": token, "period": period})
     assert refused.status_code == 422 and 'role="alert"' in refused.text
+    assert count(runtime, InvoiceRun) == 0
+
+
+def test_an_incomplete_billing_profile_is_shown_on_the_form_and_no_run_is_recorded(
+    runtime: Runtime, tenant: Tenant
+) -> None:
+    with runtime.uow() as uow:
+        uow.session.add(InvoiceSettings(msp_id=tenant.msp_id, mode="invoice"))
+        uow.commit()
+    staff = console(runtime, tenant.msp_id)
+    token = csrf_token(staff.get("/console/invoices").text)
+    refused = staff.post("/console/invoices/runs", data={"csrf_token": token, "period": PERIOD})
+    assert refused.status_code == 409 and 'role="alert"' in refused.text
+    assert "seller.tax_id" in refused.text and "PUT /v1/billing-profile" in refused.text
     assert count(runtime, InvoiceRun) == 0
 
 

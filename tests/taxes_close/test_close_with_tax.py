@@ -3,63 +3,17 @@ computation here; statement mode stays exactly as before (no tax, same total).""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from billbyte.customers.models import CustomerBillingDetails
-from billbyte.invoicing.models import InvoiceSettings
-from billbyte.taxes.models import TaxRate
-from billbyte.tenancy.models import MspBillingProfile
 from tests.invoicing.conftest import Billing, add_charges, close, customer
+from tests.taxes_close.parties import details, invoice_mode, run_of
 
 AMOUNTS = ["1000.00", "234.56", "0.015"]  # lines of one group: 1234.575 exact
 
 
-def _invoice_mode(billing: Billing, *, payment_terms_days: int = 14) -> None:
-    msp_id = billing.tenant.msp_id
-    with billing.runtime.uow() as uow:
-        uow.session.add(
-            InvoiceSettings(msp_id=msp_id, grace_days=5, grouping="service", mode="invoice")
-        )
-        uow.session.add(
-            MspBillingProfile(
-                msp_id=msp_id,
-                legal_name="Alpha Hosting GmbH",
-                country="DE",
-                tax_id="DE136695976",
-                iban="DE89370400440532013000",
-                payment_terms_days=payment_terms_days,
-            )
-        )
-        uow.session.add(
-            TaxRate(
-                msp_id=msp_id,
-                country="DE",
-                name="USt.",
-                rate=Decimal("19"),
-                valid_from=date(2020, 1, 1),
-            )
-        )
-        uow.commit()
-
-
-def _details(billing: Billing, cid: str, **values: object) -> None:
-    with billing.runtime.uow() as uow:
-        uow.session.add(
-            CustomerBillingDetails(customer_id=cid, msp_id=billing.tenant.msp_id, **values)
-        )
-        uow.commit()
-
-
-def _run(billing: Billing, run_id: str) -> dict:
-    response = billing.tenant.get(f"/v1/invoice-runs/{run_id}")
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
 def _close_one(billing: Billing, cid: str) -> dict:
     add_charges(billing.runtime, billing.tenant.msp_id, cid, "2026-09", AMOUNTS)
-    run = _run(billing, close(billing.runtime, billing.tenant.msp_id, "2026-09").id)
+    run = run_of(billing, close(billing.runtime, billing.tenant.msp_id, "2026-09").id)
     assert (run["failed"], run["invoices_created"]) == (0, 1), str(run)
     [summary] = [i for i in billing.invoices(status="finalized") if i["customer_id"] == cid]
     return billing.invoice(summary["id"])
@@ -75,9 +29,9 @@ def test_statement_mode_has_no_tax_and_the_old_total(billing: Billing) -> None:
 
 
 def test_german_customer_pays_19_percent_per_rate(billing: Billing) -> None:
-    _invoice_mode(billing)
+    invoice_mode(billing)
     cid = customer(billing.tenant, "DE-1", country="DE")
-    _details(billing, cid, legal_name="Müller GmbH", country="DE", tax_id="DE136695976")
+    details(billing, cid, legal_name="Müller GmbH", country="DE", tax_id="DE136695976")
     invoice = _close_one(billing, cid)
     net = Decimal("1234.58")
     tax = (net * Decimal("0.19")).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
@@ -99,14 +53,14 @@ def test_german_customer_pays_19_percent_per_rate(billing: Billing) -> None:
 
 
 def test_exempt_and_reverse_charge_customers_pay_no_tax_with_the_note(billing: Billing) -> None:
-    _invoice_mode(billing)
+    invoice_mode(billing)
     exempt = customer(billing.tenant, "EX-1", country="DE")
-    _details(billing, exempt, tax_treatment="exempt", exemption_reason="§ 4 Nr. 21 UStG")
+    details(billing, exempt, tax_treatment="exempt", exemption_reason="§ 4 Nr. 21 UStG")
     foreign = customer(billing.tenant, "FR-1", country="FR")
-    _details(billing, foreign, country="FR", tax_id="FR40303265045", tax_treatment="reverse_charge")
+    details(billing, foreign, country="FR", tax_id="FR40303265045", tax_treatment="reverse_charge")
     for cid in (exempt, foreign):
         add_charges(billing.runtime, billing.tenant.msp_id, cid, "2026-09", AMOUNTS)
-    run = _run(billing, close(billing.runtime, billing.tenant.msp_id, "2026-09").id)
+    run = run_of(billing, close(billing.runtime, billing.tenant.msp_id, "2026-09").id)
     assert (run["failed"], run["invoices_created"]) == (0, 2), str(run)
     invoices = {i["customer_id"]: i["id"] for i in billing.invoices(status="finalized")}
     for cid, category, note in (
@@ -121,10 +75,10 @@ def test_exempt_and_reverse_charge_customers_pay_no_tax_with_the_note(billing: B
 
 
 def test_a_missing_rate_fails_the_customer_and_issues_nothing(billing: Billing) -> None:
-    _invoice_mode(billing)
+    invoice_mode(billing)
     cid = customer(billing.tenant, "US-1", country="US", currency="EUR")
     add_charges(billing.runtime, billing.tenant.msp_id, cid, "2026-09", AMOUNTS)
-    run = _run(billing, close(billing.runtime, billing.tenant.msp_id, "2026-09").id)
+    run = run_of(billing, close(billing.runtime, billing.tenant.msp_id, "2026-09").id)
     assert run["failed"] == 1 and "no tax rate" in run["errors"][cid], run
     assert [i for i in billing.invoices(status="finalized") if i["customer_id"] == cid] == []
 

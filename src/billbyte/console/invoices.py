@@ -78,7 +78,7 @@ def start_run(request: Request, subject: Staff, form: ConsoleForm, runtime: Runt
             run_id = views.start_run(
                 uow.session, acting(subject), period, text(form, "force") == "yes"
             )
-        except InvalidInput as refused:
+        except (InvalidInput, Conflict) as refused:  # Conflict: an incomplete billing profile
             uow.rollback()
             return _list_page(
                 request,

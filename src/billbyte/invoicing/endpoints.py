@@ -52,9 +52,15 @@ def put_settings(body: InvoiceSettingsIn, subject: Subject, uow: Uow) -> Invoice
 @router.post(
     "/v1/invoice-runs",
     summary="Finalize every due invoice of a period (runs in the background)",
+    description="In invoice mode, an MSP whose billing profile lacks a field every tax "
+    "invoice needs (legal name, address, country, VAT id) is answered with 409 "
+    "`invoice_incomplete`, its `missing` listing them (`seller.tax_id`, ...). A customer "
+    "whose billing details lack a field (legal name, address, country; the VAT id under "
+    "reverse charge) stays a draft: the run counts it under `failed` and names the fields "
+    "in `errors`.",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=InvoiceRunOut,
-    responses=WRITE,
+    responses={**WRITE, **CONFLICT},
 )
 def create_run(body: InvoiceRunCreate, subject: Subject, uow: Uow) -> InvoiceRunOut:
     run = runs.create_run(uow.session, subject, body.period, body.force, enqueue_job=True)
@@ -239,6 +245,10 @@ def invoice_lines(
 @router.post(
     "/v1/invoices/{invoice_id}/credit-notes",
     summary="Credit part of a finalized invoice (creates a finalized credit note)",
+    description="Statement mode: the amounts credit the invoice's total. Invoice mode: the "
+    "amounts are net; the credit note carries the invoice's own tax per rate (category, "
+    "rate, note), negative, computed as at close, so that crediting the whole net gives "
+    "exactly the negative of the invoice's taxes and total.",
     status_code=status.HTTP_201_CREATED,
     response_model=InvoiceDetail,
     responses=WRITE,

@@ -26,13 +26,15 @@ from billbyte.charges import ledger
 from billbyte.charges.models import ClosedPeriod, RatingState
 from billbyte.credit import prepaid
 from billbyte.customers.models import Customer
-from billbyte.invoicing import cycles, documents, terms
+from billbyte.invoicing import completeness, cycles, documents, terms
+from billbyte.invoicing.completeness import IncompleteInvoice
 from billbyte.invoicing.documents import Document
 from billbyte.invoicing.models import (
     DOCUMENT_VERSION,
     FINALIZED,
     INVOICE,
     STATEMENT,
+    TAX_INVOICE,
     Invoice,
     InvoiceRun,
 )
@@ -50,7 +52,7 @@ from billbyte.invoicing.views import (
 from billbyte.jobs import follow_up
 from billbyte.jobs.service import enqueue
 from billbyte.kit.clock import utcnow
-from billbyte.kit.errors import NotFound
+from billbyte.kit.errors import Conflict, NotFound
 from billbyte.kit.ids import new_id
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.periods import validate_period
@@ -93,6 +95,16 @@ def create_run(
 ) -> InvoiceRun:
     subject.require_write()
     validate_period(period)
+    if settings_for(session, subject.msp_id).mode == TAX_INVOICE:
+        # The seller is every invoice's: refuse the whole run rather than fail each customer.
+        seller, _ = terms.seller_of(session, subject.msp_id)
+        missing = completeness.missing_seller(seller)
+        if missing:
+            raise Conflict(
+                f"Cannot close {period}: {completeness.explain(missing)}.",
+                code="invoice_incomplete",
+                missing=missing,
+            )
     run = InvoiceRun(
         msp_id=subject.msp_id, period=period, force=force, status="pending", actor=subject.actor
     )
@@ -217,6 +229,9 @@ def execute_run(runtime: Runtime, run_id: str, *, now: datetime | None = None) -
         try:
             _finalize_customer(runtime, subject, run_id, item, period, grouping)
         except _CannotFinalize as exc:
+            log.warning(
+                "invoice run %s: customer %s stays a draft: %s", run_id, item.customer_id, exc
+            )
             _count_failure(runtime, run_id, item.customer_id, str(exc))
 
     with runtime.uow() as uow:
@@ -337,6 +352,8 @@ def _finalize_in(
         )
     except MissingTaxRate as exc:
         raise _CannotFinalize(f"{exc}: add one under tax rates, then run again") from exc
+    except IncompleteInvoice as exc:
+        raise _CannotFinalize(completeness.explain(exc.missing)) from exc
     session.flush()
     prepaid.close(session, customer, open_months, invoice.total, invoice.id)
     _bump(session, run_id, "invoices_created")
@@ -356,6 +373,8 @@ def _store_invoice(
     issued = cycles.issue_date(period_end, customer.billing_anchor_day)
     mode = settings_for(session, subject.msp_id).mode or STATEMENT
     agreed = terms.apply(session, customer, document, issued, mode)
+    if mode == TAX_INVOICE:
+        completeness.check(agreed.seller, agreed.buyer)  # before a number is taken
     invoice = Invoice(
         id=new_id("inv"),
         msp_id=subject.msp_id,

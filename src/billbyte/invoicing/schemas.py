@@ -161,7 +161,8 @@ class CreditNoteLineIn(BaseModel):
 
     description: str = Field(min_length=1, max_length=500)
     amount: str = Field(
-        description="Amount to credit, positive, in the invoice's currency (decimal string).",
+        description="Amount to credit, positive, in the invoice's currency (decimal string); "
+        "net of tax for an invoice-mode invoice (the credit note adds its tax).",
         examples=["25.00"],
     )
 

@@ -67,42 +67,94 @@ def compute(
     tax_lines: list[DocumentLine] = []
     taxes: list[TaxSummary] = []
     tax_total = Decimal(0)
+    period = lines[0].period if lines else ""
     for i, ((cat, pct), taxable) in enumerate(sorted(by_rate.items())):
         tax = round_money(taxable * pct / 100, currency)
         tax_total += tax
-        taxes.append(
-            TaxSummary(
-                category=cat,
-                rate=plain_decimal(pct),
-                name="VAT",
-                taxable=format_amount(taxable),
-                tax=format_amount(tax),
-                note=note,
-            )
-        )
-        period = lines[0].period if lines else ""
-        tax_lines.append(
-            DocumentLine(
-                position=next_position + i,
-                kind="tax",
-                description=f"VAT {plain_decimal(pct)} % ({cat})",
-                vendor=None,
-                vendor_reference=None,
-                service_name=None,
-                charge_category=None,
-                quantity=None,
-                unit=None,
-                unit_price=None,
-                amount=tax,
-                amount_exact=tax,
-                currency=currency,
-                period=period,
-                service_start=None,
-                service_end=None,
-                original_period=None,
-                fx_rates=[],
-                tax_category=cat,
-                tax_rate=pct,
-            )
-        )
+        taxes.append(_summary(cat, pct, "VAT", taxable, tax, note))
+        tax_lines.append(_tax_line(next_position + i, cat, pct, tax, currency, period))
     return Taxation(taxed, tax_lines, taxes, subtotal, tax_total, subtotal + tax_total)
+
+
+def _summary(
+    category: str, rate: Decimal, name: str, taxable: Decimal, tax: Decimal, note: str | None
+) -> TaxSummary:
+    return TaxSummary(
+        category=category,
+        rate=plain_decimal(rate),
+        name=name,
+        taxable=format_amount(taxable),
+        tax=format_amount(tax),
+        note=note,
+    )
+
+
+def _tax_line(
+    position: int, category: str, rate: Decimal, tax: Decimal, currency: str, period: str
+) -> DocumentLine:
+    """The ``tax`` line of one rate (an invoice's, or a credit note's negative one)."""
+    return DocumentLine(
+        position=position,
+        kind="tax",
+        description=f"VAT {plain_decimal(rate)} % ({category})",
+        vendor=None,
+        vendor_reference=None,
+        service_name=None,
+        charge_category=None,
+        quantity=None,
+        unit=None,
+        unit_price=None,
+        amount=tax,
+        amount_exact=tax,
+        currency=currency,
+        period=period,
+        service_start=None,
+        service_end=None,
+        original_period=None,
+        fx_rates=[],
+        tax_category=category,
+        tax_rate=rate,
+    )
+
+
+class CreditNeedsOneRate(Exception):
+    """The credited invoice has several tax rates: a credit line does not say which."""
+
+
+def credit(
+    lines: list[DocumentLine],
+    currency: str,
+    invoice_taxes: list[TaxSummary],
+    credited_taxes: list[TaxSummary],
+    *,
+    last: bool,
+) -> Taxation:
+    """The taxes of a credit note against an invoice-mode invoice (``lines`` are its
+    negative net lines, rounded to the currency).
+
+    The rate, category, name and note are the credited invoice's own (``invoice_taxes``, its
+    per-rate summary written at close), never today's rate table. The tax is the credited
+    net x rate / 100 rounded once with the project's rule (``round_money``), as at close,
+    but never more than what is left of the invoice's tax after the earlier credit notes
+    (``credited_taxes``, their negative summaries); the note that credits the last of the
+    invoice's net (``last``) takes exactly the rest of its tax, so crediting an invoice in full, at
+    once or in parts, gives exactly the negative of its taxes and its total.
+    """
+    if len(invoice_taxes) != 1:
+        raise CreditNeedsOneRate(f"the invoice has {len(invoice_taxes)} tax rates")
+    [original] = invoice_taxes
+    category, rate = original["category"], Decimal(original["rate"])
+    invoice_tax = Decimal(original["tax"])
+    same = [t for t in credited_taxes if (t["category"], Decimal(t["rate"])) == (category, rate)]
+    tax_before = -sum((Decimal(t["tax"]) for t in same), Decimal(0))
+    taxed = [replace(line, tax_category=category, tax_rate=rate) for line in lines]
+    net = -sum((round_money(line.amount, currency) for line in lines), Decimal(0))
+    tax_left = invoice_tax - tax_before
+    tax = tax_left if last else min(round_money(net * rate / 100, currency), tax_left)
+    position = max((line.position for line in lines), default=0) + 1
+    period = lines[0].period if lines else ""
+    negative_tax = Decimal(0) - tax  # 0 - 0.00 is 0.00, where -0.00 would print as "-0.00"
+    tax_line = _tax_line(position, category, rate, negative_tax, currency, period)
+    summary = _summary(category, rate, original["name"], -net, negative_tax, original["note"])
+    summary["rate"] = original["rate"]  # the invoice's own text
+    return Taxation(taxed, [tax_line], [summary], -net, negative_tax, -(net + tax))
