@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -25,6 +24,7 @@ from billbyte.invoicing import cli as invoicing_cli
 from billbyte.jobs import cli as jobs_cli
 from billbyte.jobs.service import run_forever
 from billbyte.keyring import cli as keyring_cli
+from billbyte.kit import logs
 from billbyte.rating import cli as rating_cli
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.sandbox import cli as sandbox_cli
@@ -95,10 +95,7 @@ def serve(
     from billbyte.app import create_app
 
     with runtime_ready() as runtime:
-        logging.basicConfig(
-            level=runtime.settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        logs.configure(runtime.settings.log_level, runtime.settings.log_format)
         sandboxes = None
         if sandbox:
             # The simulators run in this process on http://127.0.0.1: calling them is what
@@ -110,11 +107,16 @@ def serve(
             sandboxes = sandbox_cli.start_beside_server(tick_seconds, sandbox_ports)
         stop = start_workers(runtime)
         try:
+            json_logs = runtime.settings.log_format == "json"
             uvicorn.run(
                 create_app(runtime),
                 host=host or runtime.settings.host,
                 port=port or runtime.settings.port,
                 log_level=runtime.settings.log_level.lower(),
+                # JSON: uvicorn's records go through our handler, and the app writes the
+                # access lines (with the request id) instead of uvicorn.
+                log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
+                access_log=not json_logs,
             )
         finally:
             stop()
@@ -130,10 +132,7 @@ def worker() -> None:
     """Run background work only (jobs and webhook deliveries), e.g. on extra machines
     against PostgreSQL; any number may run, each job and delivery is claimed by one."""
     with runtime_ready() as runtime:
-        logging.basicConfig(
-            level=runtime.settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        logs.configure(runtime.settings.log_level, runtime.settings.log_format)
         done = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: done.set())

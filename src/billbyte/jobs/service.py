@@ -8,18 +8,22 @@ once the lease runs out: within a minute, not after the handler's whole possible
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.jobs.models import Job
+from billbyte.kit import metrics
 from billbyte.kit.clock import utcnow
+from billbyte.kit.logs import job_context
 from billbyte.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,12 @@ HANDLERS: dict[str, Handler] = {}
 LEASE = timedelta(seconds=30)
 HEARTBEAT_SECONDS = 10.0  # well inside LEASE: two beats may be missed before it runs out
 MAX_ATTEMPTS = 8
+JOB_FAILURES = Counter(
+    "billbyte_job_failures_total",
+    "Job attempts that raised, in this process, by job kind (retried or not).",
+    ["kind"],
+    registry=metrics.REGISTRY,
+)
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -125,7 +135,10 @@ class _Heartbeat:
         self._runtime, self._job_id, self._attempt = runtime, job.id, job.attempts
         self._offset = now - utcnow()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{job.id}", daemon=True)
+        context = contextvars.copy_context()  # its log records name the job too
+        self._thread = threading.Thread(
+            target=context.run, args=(self._beat,), name=f"lease-{job.id}", daemon=True
+        )
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -155,30 +168,36 @@ def run_pending(runtime: Runtime, now: datetime | None = None, limit: int = 1000
         if job is None:
             return done
         done += 1
-        function = HANDLERS.get(job.kind)
-        try:
-            if function is None:
-                raise LookupError(f"no handler for job kind {job.kind!r}")
-            with _Heartbeat(runtime, job, now):
-                function(runtime, dict(job.payload))
-        except Exception as exc:
-            final = _permanent(exc)
-            if hasattr(exc, "retryable"):
-                # An expected vendor failure, already described by its message: one line.
-                log.log(
-                    logging.ERROR if final else logging.WARNING,
-                    "job %s (%s) failed, %s: %s",
-                    job.id,
-                    job.kind,
-                    "not retried" if final else f"attempt {job.attempts} of {MAX_ATTEMPTS}",
-                    _one_line(exc),
-                )
-            else:
-                log.exception("job %s (%s) failed", job.id, job.kind)
-            _finish(runtime, job, error=f"{type(exc).__name__}: {exc}", now=now, final=final)
-        else:
-            _finish(runtime, job, error=None, now=now)
+        with job_context(job.id, job.kind):
+            _run(runtime, job, now)
     return done
+
+
+def _run(runtime: Runtime, job: Job, now: datetime) -> None:
+    function = HANDLERS.get(job.kind)
+    try:
+        if function is None:
+            raise LookupError(f"no handler for job kind {job.kind!r}")
+        with _Heartbeat(runtime, job, now):
+            function(runtime, dict(job.payload))
+    except Exception as exc:
+        final = _permanent(exc)
+        JOB_FAILURES.labels(kind=job.kind).inc()
+        if hasattr(exc, "retryable"):
+            # An expected vendor failure, already described by its message: one line.
+            log.log(
+                logging.ERROR if final else logging.WARNING,
+                "job %s (%s) failed, %s: %s",
+                job.id,
+                job.kind,
+                "not retried" if final else f"attempt {job.attempts} of {MAX_ATTEMPTS}",
+                _one_line(exc),
+            )
+        else:
+            log.exception("job %s (%s) failed", job.id, job.kind)
+        _finish(runtime, job, error=f"{type(exc).__name__}: {exc}", now=now, final=final)
+    else:
+        _finish(runtime, job, error=None, now=now)
 
 
 def _permanent(exc: BaseException) -> bool:
