@@ -18,6 +18,7 @@ from billbyte.api.request_context import RequestContextMiddleware
 from billbyte.app import create_app
 from billbyte.jobs import service as jobs
 from billbyte.jobs.models import Job
+from billbyte.kit import logs
 from billbyte.kit.logs import JsonFormatter, job_id_var, request_id_var
 from billbyte.runtime import Runtime
 from billbyte.settings import Settings
@@ -208,3 +209,23 @@ def test_text_apps_log_no_access_lines_of_their_own(runtime: Runtime, json_logs:
     with TestClient(app) as client:
         client.get("/healthz")
     assert not _of(json_logs.records(), "billbyte.access")
+
+
+def test_configure_writes_json_lines_and_leaves_an_existing_configuration(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    logs.configure("info", "json")
+    (handler,) = root.handlers
+    assert isinstance(handler.formatter, JsonFormatter) and root.level == logging.INFO
+    token = request_id_var.set("req-configured")
+    try:
+        probe_log.info("configured")
+    finally:
+        request_id_var.reset(token)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert json.loads(line)["request_id"] == "req-configured"
+    logs.configure("debug", "text")  # already configured: unchanged
+    assert root.handlers == [handler] and root.level == logging.INFO

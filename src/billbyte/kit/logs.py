@@ -96,11 +96,9 @@ def formatter_for(log_format: str) -> logging.Formatter:
 
 
 def configure(level: str, log_format: str) -> None:
-    """The process's logging: one handler on stderr at ``level``, in ``log_format``."""
+    """The process's logging: one handler on stderr at ``level``, in ``log_format``. Like
+    ``logging.basicConfig`` (which it calls), a no-op when the root logger already has a
+    handler: an embedding application's (or the test runner's) configuration stands."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter_for(log_format))
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
+    logging.basicConfig(level=level.upper(), handlers=[handler])
