@@ -194,6 +194,15 @@ def test_a_record_is_one_line_whatever_its_message() -> None:
     assert json.loads(line)["message"] == "a\nb c\nd"
 
 
+def test_extra_fields_are_kept_and_uvicorn_colour_copies_dropped() -> None:
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "up", (), None)
+    record.color_message = "\x1b[1mup\x1b[0m"
+    record.route = "/v1/customers/{customer_id}"
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["route"] == "/v1/customers/{customer_id}"
+    assert "color_message" not in entry
+
+
 def test_log_format_defaults_to_text_and_refuses_others(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BILLBYTE_LOG_FORMAT", raising=False)
     assert Settings().log_format == "text"
