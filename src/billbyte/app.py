@@ -15,6 +15,7 @@ from billbyte.analytics.endpoints import router as analytics_router
 from billbyte.api import docs, problems, responses
 from billbyte.api.headers import SecurityHeadersMiddleware
 from billbyte.api.ratelimit import RateLimitMiddleware, RateLimits
+from billbyte.api.request_context import RequestContextMiddleware
 from billbyte.audit.endpoints import router as audit_router
 from billbyte.budgets.endpoints import router as budgets_router
 from billbyte.catalog.endpoints import router as catalog_router
@@ -28,6 +29,7 @@ from billbyte.exports.endpoints import router as exports_router
 from billbyte.fx.endpoints import router as fx_router
 from billbyte.idempotency.middleware import IdempotencyMiddleware
 from billbyte.invoicing.endpoints import router as invoicing_router
+from billbyte.observability import endpoints as observability
 from billbyte.partners.endpoints import router as partners_router
 from billbyte.portal.endpoints import router as portal_users_router
 from billbyte.portal.pages import router as portal_pages
@@ -96,6 +98,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "database": runtime.engine.dialect.name}
 
+    observability.install(app, runtime)  # /readyz and /metrics
+
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)
     # Added last = runs first: throttling before idempotency's authentication; unexpected
     # errors answered inside the security headers, so a 500 carries them too.
@@ -103,6 +107,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware, limits=app.state.rate_limits)
     app.add_middleware(problems.UnexpectedErrors)  # outside idempotency: see its docstring
     app.add_middleware(SecurityHeadersMiddleware)
+    # Outermost: every response, a 500 or a 429 included, carries the request id and is
+    # measured; JSON logs get one access line per request, with its id (text logs keep
+    # uvicorn's access line).
+    app.add_middleware(RequestContextMiddleware, log_access=runtime.settings.log_format == "json")
     _document_problems(app)
     return app
 

@@ -27,6 +27,7 @@ from billbyte.jobs import broker as jobs_broker
 from billbyte.jobs import cli as jobs_cli
 from billbyte.jobs.service import run_forever
 from billbyte.keyring import cli as keyring_cli
+from billbyte.kit import logs
 from billbyte.rating import cli as rating_cli
 from billbyte.runtime import Runtime, build_runtime
 from billbyte.sandbox import cli as sandbox_cli
@@ -107,7 +108,7 @@ def serve(
     from billbyte.app import create_app
 
     with runtime_ready() as runtime:
-        configure_logging(runtime.settings.log_level)
+        configure_logging(runtime.settings.log_level, runtime.settings.log_format)
         sandboxes = None
         if sandbox:
             # The simulators run in this process on http://127.0.0.1: calling them is what
@@ -122,12 +123,17 @@ def serve(
         bind_host, bind_port = host or runtime.settings.host, port or runtime.settings.port
         base = runtime.settings.public_url.rstrip("/") or f"http://{bind_host}:{bind_port}"
         banner = _ready_banner(base, existing_demo(runtime, base))
+        json_logs = runtime.settings.log_format == "json"
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(runtime),
                 host=bind_host,
                 port=bind_port,
                 log_level=runtime.settings.log_level.lower(),
+                # JSON: uvicorn's records go through our handler, and the app writes the
+                # access lines (with the request id) instead of uvicorn.
+                log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
+                access_log=not json_logs,
             )
         )
         stop = start_workers(runtime, consume=False)
@@ -147,10 +153,8 @@ def serve(
 app.command("sandbox")(sandbox_cli.sandbox_command)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def configure_logging(level: str, log_format: str) -> None:
+    logs.configure(level, log_format)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         # httpx logs every outbound request at INFO (with the sandboxes: several a minute);
         # they show with BILLBYTE_LOG_LEVEL=DEBUG.
@@ -204,7 +208,7 @@ def worker() -> None:
     """Run background work only (jobs and webhook deliveries), e.g. on extra machines
     against PostgreSQL; any number may run, each job and delivery is claimed by one."""
     with runtime_ready() as runtime:
-        configure_logging(runtime.settings.log_level)
+        configure_logging(runtime.settings.log_level, runtime.settings.log_format)
         done = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: done.set())

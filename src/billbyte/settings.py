@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 PRIVATE_DIR_MODE = 0o700
 # Synchronous `limits` storages that support the moving window (and need no extra driver
 # beyond redis-py).
+LOG_FORMATS = ("text", "json")  # billbyte.kit.logs formats each
 RATE_LIMIT_STORAGE_SCHEMES = (
     "memory",
     "redis",
@@ -47,6 +48,16 @@ class Settings(BaseSettings):
         "encrypts, all decrypt (key rotation, see `billbyte secrets rotate`).",
     )
     log_level: str = "INFO"
+    log_format: str = Field(
+        default="text",
+        description="text (one human line a record) or json (one JSON object a line, with "
+        "request_id, job_id and job_kind): docs/operations.md#logs.",
+    )
+    metrics_token: str = Field(
+        default="",
+        description="Serves GET /metrics (Prometheus) to `Authorization: Bearer <token>`; "
+        "unset, /metrics answers 404.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sandbox_aws_port: int = Field(default=8811, description="serve --sandbox: moto (AWS) port.")
@@ -100,6 +111,14 @@ class Settings(BaseSettings):
         description="Where rate-limit counters live: memory:// (per process) or "
         "redis://host:port/db so that several API processes share them.",
     )
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in LOG_FORMATS:
+            raise ValueError(f"{value!r} is not a log format: use text or json")
+        return value
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_key", "rate_limit_failed_auth_per_ip")
     @classmethod
@@ -263,15 +282,23 @@ class Settings(BaseSettings):
         return parts.netloc, f"{prefix}/" if prefix else ""
 
     @property
-    def usage_store_dir(self) -> Path:
-        """The local usage directory: the slice store itself when it is on disk (file://),
-        and in every case the root of the local temporary work (uploads waiting to be
-        imported, import work folders, collector downloads)."""
+    def usage_store_path(self) -> Path:
+        """The local usage directory, without creating it (readiness checks it): the slice
+        store itself when it is on disk (file://), and in every case the root of the local
+        temporary work (uploads waiting to be imported, import work folders, collector
+        downloads)."""
         if self.usage_store_url.lower().startswith("file://"):
-            path = Path(self.usage_store_url[len("file://") :])
+            return Path(self.usage_store_url[len("file://") :])
+        return self.var_dir / "usage"
+
+    @property
+    def usage_store_dir(self) -> Path:
+        """``usage_store_path``, created (private) if missing."""
+        path = self.usage_store_path
+        if self.usage_store_url.lower().startswith("file://"):
             path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
             return path
-        path = self.private_var_dir() / "usage"
+        self.private_var_dir()
         path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
         return path
 

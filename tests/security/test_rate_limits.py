@@ -118,6 +118,7 @@ def test_per_ip_limit_leaves_other_addresses_alone(runtime: Runtime) -> None:
     assert from_ip(app, NEIGHBOUR).get("/v1/customers", headers=bearer(key)).status_code == 200
     # Load-balancer probes stay answered.
     assert crowded.get("/healthz").status_code == 200
+    assert crowded.get("/readyz").status_code == 200
 
 
 def test_a_wrong_secret_with_someone_elses_prefix_does_not_spend_their_budget(

@@ -17,6 +17,7 @@ from starlette.routing import Match
 from billbyte.api.headers import NO_STORE, SECURITY_HEADERS
 from billbyte.kit.errors import BillByteError
 from billbyte.kit.ids import new_id
+from billbyte.kit.logs import current_request_id
 from billbyte.kit.periods import PERIOD_PATTERN, period_problem
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,11 @@ def problem(
     if instance:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
+    # The id the log records of this request carry (api/request_context.py), so that a
+    # client reporting an error gives the operator the lines to read.
+    request_id = current_request_id()
+    if request_id is not None:
+        body.setdefault("request_id", request_id)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
@@ -242,7 +248,7 @@ def install(app: FastAPI, page_error: PageError | None = None) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Only reached for errors outside UnexpectedErrors (e.g. in an outer middleware);
         # Starlette then closes the connection after this response.
-        request_id = new_id("req")
+        request_id = current_request_id() or new_id("req")
         log.exception("unhandled error %s on %s %s", request_id, request.method, request.url.path)
         return internal_error(request.url.path, request_id)
 
@@ -301,7 +307,7 @@ class UnexpectedErrors:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            request_id = new_id("req")
+            request_id = current_request_id() or new_id("req")
             log.exception(
                 "unhandled error %s on %s %s", request_id, scope.get("method"), scope.get("path")
             )

@@ -36,7 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Load-balancer probes must not be refused because a client on the same IP misbehaves.
-UNLIMITED_PATHS = frozenset({"/healthz"})
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
 _STORAGE_ERROR_LOG_INTERVAL = 60.0
 
 

@@ -21,6 +21,7 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[FieldError] | None = None
+    request_id: str | None = None  # the X-Request-ID of the response, as in the logs
 
 
 def _doc(description: str) -> dict[str, Any]:

@@ -8,18 +8,22 @@ once the lease runs out: within a minute, not after the handler's whole possible
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billbyte.jobs.models import Job
+from billbyte.kit import metrics
 from billbyte.kit.clock import utcnow
+from billbyte.kit.logs import job_context
 from billbyte.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,12 @@ RETRY_BASE_SECONDS = 5.0  # a failed attempt n waits RETRY_BASE_SECONDS * 2**n b
 # session.info key: (job id, run_after) of the jobs this transaction added, for whatever
 # publishes them once it commits (jobs/broker.py, when a broker URL is set).
 ENQUEUED = "billbyte.jobs.enqueued"
+JOB_FAILURES = Counter(
+    "billbyte_job_failures_total",
+    "Job attempts that raised, in this process, by job kind (retried or not).",
+    ["kind"],
+    registry=metrics.REGISTRY,
+)
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -139,7 +149,10 @@ class _Heartbeat:
         self._runtime, self._job_id, self._attempt = runtime, job.id, job.attempts
         self._offset = now - utcnow()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{job.id}", daemon=True)
+        context = contextvars.copy_context()  # its log records name the job too
+        self._thread = threading.Thread(
+            target=context.run, args=(self._beat,), name=f"lease-{job.id}", daemon=True
+        )
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -176,7 +189,8 @@ def run_pending(
         if job is None:
             return done
         done += 1
-        _run(runtime, job, now)
+        with job_context(job.id, job.kind):
+            _run(runtime, job, now)
     return done
 
 
@@ -188,7 +202,8 @@ def run_job(runtime: Runtime, job_id: str, now: datetime | None = None) -> bool:
     job = _claim_id(runtime, job_id, now)
     if job is None:
         return False
-    _run(runtime, job, now)
+    with job_context(job.id, job.kind):
+        _run(runtime, job, now)
     return True
 
 
@@ -201,6 +216,7 @@ def _run(runtime: Runtime, job: Job, now: datetime) -> None:
             function(runtime, dict(job.payload))
     except Exception as exc:
         final = _permanent(exc)
+        JOB_FAILURES.labels(kind=job.kind).inc()
         if hasattr(exc, "retryable"):
             # An expected vendor failure, already described by its message: one line.
             log.log(

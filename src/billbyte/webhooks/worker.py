@@ -18,9 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import httpx
+from prometheus_client import Counter
 from sqlalchemy import CursorResult, or_, select, update
 
 from billbyte import __version__
+from billbyte.kit import metrics
 from billbyte.kit.clock import utcnow
 from billbyte.kit.ids import new_id
 from billbyte.kit.outbound import OutboundPolicy, OutboundRefused, guarded_client, short_message
@@ -56,6 +58,13 @@ LEASE = timedelta(minutes=5)
 BATCH_SIZE = 100
 MAX_ERROR_CHARS = 1000
 MAX_RESPONSE_BYTES = 500
+DELIVERY_FAILURES = Counter(
+    "billbyte_webhook_delivery_failures_total",
+    "Webhook delivery attempts that failed, in this process; final=true when it was the "
+    "delivery's last attempt (the delivery is then failed).",
+    ["final"],
+    registry=metrics.REGISTRY,
+)
 
 __all__ = [
     "BACKOFF",
@@ -335,6 +344,7 @@ def _finish(runtime: Runtime, claim: _Claim, outcome: _Outcome, now: datetime) -
         )
         uow.commit()
     if not outcome.succeeded:
+        DELIVERY_FAILURES.labels(final=str(claim.attempt_number >= MAX_ATTEMPTS).lower()).inc()
         log.warning(
             "webhook delivery %s (event %s) attempt %d failed: %s",
             claim.delivery_id,
