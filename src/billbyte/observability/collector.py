@@ -21,8 +21,8 @@ from billbyte.connectors import repository as connectors
 from billbyte.jobs import repository as jobs
 from billbyte.jobs.follow_up import RATE
 from billbyte.kit.clock import utcnow
-from billbyte.observability import usage_queries
 from billbyte.runtime import Runtime
+from billbyte.usage import repository as usage_repository
 from billbyte.webhooks import repository as webhooks
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def _usage_metrics(session: Session) -> Iterator[Metric]:
         "Usage imports recorded, by status (processing, completed, failed).",
         labels=["status"],
     )
-    by_status, rows = usage_queries.import_totals(session)
+    by_status, rows = usage_repository.import_totals(session)
     for status, count in sorted(by_status.items()):
         imports.add_metric([status], count)
     yield imports

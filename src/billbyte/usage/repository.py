@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from billbyte.settings import Settings
@@ -89,3 +89,23 @@ def scan_slices(store: UsageStore | Path, slices: Sequence[UsageSlice]) -> pl.La
         for s, frame in zip(slices, store.scan([s.path for s in slices]), strict=True)
     ]
     return pl.concat(frames, how="vertical_relaxed")
+
+
+def import_totals(session: Session) -> tuple[dict[str, int], int]:
+    """Imports by status, and the lines accepted by completed imports; one grouped pass
+    over the imports table (one row per delivered file set, not per usage line)."""
+    rows = session.execute(
+        select(
+            UsageImport.status,
+            func.count(),
+            func.coalesce(
+                func.sum(case((UsageImport.status == "completed", UsageImport.rows_accepted))), 0
+            ),
+        ).group_by(UsageImport.status)
+    )
+    by_status: dict[str, int] = {}
+    accepted = 0
+    for status, count, rows_accepted in rows:
+        by_status[status] = int(count)
+        accepted += int(rows_accepted)
+    return by_status, accepted
