@@ -71,6 +71,21 @@ def test_the_invoices_page_lists_the_customers_invoice_and_credit_note(
                 assert mine.content[:5] == b"%PDF-"
 
 
+def test_each_listed_invoice_links_to_its_page_by_number(
+    client: TestClient, invoiced: tuple[Seeded, str, str], tenant: Tenant
+) -> None:
+    seeded, invoice_id, note_id = invoiced
+    portal = signed_in_client(client, "portal", seeded.person)
+    page = portal.get("/portal/invoices").text
+    for document in (invoice_id, note_id):
+        number = tenant.get(f"/v1/invoices/{document}").json()["number"]
+        # the number is the link's text: a screen reader's list of links names each one
+        assert f'<a href="/portal/invoices/{document}">{number}</a>' in page
+        followed = portal.get(f"/portal/invoices/{document}")
+        assert followed.status_code == 200, followed.text
+        assert 'class="invoice-document' in followed.text and number in followed.text
+
+
 def test_the_neighbours_invoices_are_404_and_not_listed(
     client: TestClient, invoiced: tuple[Seeded, str, str], runtime: Runtime
 ) -> None:
@@ -86,6 +101,7 @@ def test_the_neighbours_invoices_are_404_and_not_listed(
     for document in (invoice_id, note_id):
         for kind in ("pdf", "csv"):
             assert neighbour.get(f"/portal/invoices/{document}.{kind}").status_code == 404
+        assert neighbour.get(f"/portal/invoices/{document}").status_code == 404  # the page
     # A live draft id (even of the user's own customer) is not a finalized document.
     draft = f"draft_{seeded.neighbour_id}_{PERIOD}"
     assert neighbour.get(f"/portal/invoices/{draft}.pdf").status_code == 404

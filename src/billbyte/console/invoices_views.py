@@ -107,7 +107,8 @@ def document(session: Session, subject: AuthSubject, invoice_id: str, kind: str)
     view = views.get_view(session, subject, invoice_id)
     name = view.number or view.id
     if kind == "pdf":
-        return Document(render_pdf(view), "application/pdf", f"{name}.pdf")
+        logo = views.logo_uri(session, subject.msp_id, view)
+        return Document(render_pdf(view, logo_url=logo), "application/pdf", f"{name}.pdf")
     return Document(render_csv(view), "text/csv; charset=utf-8", f"{name}.csv")
 
 

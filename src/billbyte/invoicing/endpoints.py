@@ -144,7 +144,7 @@ def download_csv(invoice_id: str, subject: Subject, uow: Uow) -> Response:
 def download_pdf(invoice_id: str, subject: Subject, uow: Uow) -> Response:
     view = views.get_view(uow.session, subject, invoice_id)
     return Response(
-        render_pdf(view),
+        render_pdf(view, logo_url=views.logo_uri(uow.session, subject.msp_id, view)),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{_filename(view)}.pdf"'},
     )

@@ -35,7 +35,10 @@ DRAFT = "draft"
 STATEMENT = "statement"
 TAX_INVOICE = "invoice"  # the invoice mode: a complete tax invoice
 TAX = "tax"  # the kind of a tax line
-DOCUMENT_VERSION = 2  # the layout of documents finalized now
+# The layout of documents finalized now. 1: before issue 12 (fpdf2 PDF); 2: WeasyPrint PDF
+# without logo, CSV without tax and party columns; 3: the seller's logo (as snapshotted in
+# ``invoices.seller``) on the PDF, and the invoice-mode CSV's tax, party and terms columns.
+DOCUMENT_VERSION = 3
 
 
 class InvoiceSettings(Base):

@@ -26,6 +26,9 @@ class Seller(TypedDict, total=False):
     iban: str | None  # compact
     bic: str | None
     footer_text: str | None
+    # The brand's logo when the document was made (``tenancy`` keeps every version); the
+    # PDF shows it. Absent without a logo and on documents made before issue 12's logo.
+    logo_version: str
 
 
 class Buyer(TypedDict, total=False):

@@ -38,6 +38,7 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _MONTH = {"en": "%B %Y"}
+LOCAL_PROTOCOLS = frozenset({"file", "data"})
 
 
 @dataclass
@@ -226,11 +227,13 @@ def render_html(view: InvoiceView, *, logo_url: str | None = None, standalone: b
 
 
 def render_pdf(view: InvoiceView, *, pdfa: bool = False, logo_url: str | None = None) -> bytes:
-    """The PDF of ``view``: version 1 with fpdf2 (unchanged bytes), version 2 with
-    WeasyPrint; ``pdfa`` writes PDF/A-3b (the e-invoice embeds its XML afterwards)."""
+    """The PDF of ``view``: version 1 with fpdf2 (unchanged bytes), later versions with
+    WeasyPrint; ``pdfa`` writes PDF/A-3b (the e-invoice embeds its XML afterwards).
+    ``logo_url`` is the seller's logo as a ``data:`` URI (``views.logo_uri``, None before
+    version 3); no other scheme than ``data:`` and ``file:`` is ever fetched."""
     if view.document_version == 1:
         return pdf_v1.render_pdf(view)
-    from weasyprint import HTML  # type: ignore[import-untyped]
+    from weasyprint import HTML, URLFetcher  # type: ignore[import-untyped]
 
     when = (view.finalized_at or datetime(2000, 1, 1, tzinfo=UTC)).astimezone(UTC)
     html = render_html(view, logo_url=logo_url).replace(
@@ -239,7 +242,10 @@ def render_pdf(view: InvoiceView, *, pdfa: bool = False, logo_url: str | None = 
     options: dict[str, Any] = {"uncompressed_pdf": False}
     if pdfa:
         options["pdf_variant"] = "pdf/a-3b"
-    out = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(**options)
+    # Only the fonts and styles on disk and ``data:`` URIs (the logo, read from the database):
+    # rendering never reaches the network, whatever a template or a URL says.
+    fetcher = URLFetcher(allowed_protocols=LOCAL_PROTOCOLS)
+    out = HTML(string=html, base_url=str(TEMPLATES), url_fetcher=fetcher).write_pdf(**options)
     assert out is not None
     return bytes(out)
 

@@ -106,6 +106,22 @@ class InvoiceLineOut(BaseModel):
     )
     fx_rates: list[FxRateOut]
     source_line_keys: list[str] = Field(description="The charge lines this line was made of.")
+    # issue 12 (additive): the tax the close applied to the line, as stored with it
+    tax_category: str | None = Field(
+        default=None,
+        description="Invoice mode: the EN 16931 VAT category the invoice's close applied to "
+        "the line (S standard, E exempt, AE reverse charge, Z zero rated), as stored with the "
+        "line; a tax line carries the category it totals. Null in statement mode and on "
+        "documents finalized before invoice mode existed.",
+        examples=["S"],
+    )
+    tax_rate: str | None = Field(
+        default=None,
+        description="Invoice mode: the VAT percent applied to the line, as a decimal text "
+        '("19", "7.7", "0" for E and AE), stored at close: a later change of the tax rate '
+        "table never alters it. A tax line carries the rate it totals. Null in statement mode.",
+        examples=["19"],
+    )
 
 
 class InvoiceOut(BaseModel):

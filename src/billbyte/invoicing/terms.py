@@ -18,7 +18,7 @@ from billbyte.invoicing.models import TAX_INVOICE
 from billbyte.invoicing.parties import Buyer, Seller, TaxSummary
 from billbyte.taxes.repository import rate_for
 from billbyte.tenancy.models import Msp
-from billbyte.tenancy.repository import billing_profile_of
+from billbyte.tenancy.repository import billing_profile_of, current_logo_version
 
 DEFAULT_PAYMENT_TERMS_DAYS = 30
 _ADDRESS = ("address_line1", "address_line2", "postal_code", "city", "country", "tax_id")
@@ -42,6 +42,9 @@ def seller_of(session: Session, msp_id: str) -> tuple[Seller, int]:
     profile = billing_profile_of(session, msp_id)
     msp = session.get(Msp, msp_id)
     seller: Seller = {"legal_name": (profile and profile.legal_name) or (msp.name if msp else "")}
+    logo = current_logo_version(session, msp_id)
+    if logo is not None:
+        seller["logo_version"] = str(logo)
     if profile is None:
         return seller, DEFAULT_PAYMENT_TERMS_DAYS
     for name in (

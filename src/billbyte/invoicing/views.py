@@ -6,6 +6,7 @@ of its own (``draft_<customer>_<YYYY-MM>``) until its period is closed.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -48,6 +49,7 @@ from billbyte.kit.pagination import Page, parse_sequence_cursor
 from billbyte.kit.periods import validate_period
 from billbyte.kit.repository import get_owned
 from billbyte.tenancy.models import Msp
+from billbyte.tenancy.repository import logo_version_of
 
 DRAFT_PREFIX = "draft_"
 
@@ -395,6 +397,24 @@ def lines_page(
     return page, (str(page[-1].position) if len(lines) > limit and page else None)
 
 
+LOGO_SINCE = 3  # the document version whose PDF shows the seller's logo
+
+
+def logo_uri(session: Session, msp_id: str, view: InvoiceView) -> str | None:
+    """The seller's logo of ``view`` as a ``data:`` URI for its PDF, or None: the version
+    named by the document's seller snapshot, read from the database (tenancy keeps every
+    version), so rendering fetches nothing and a later logo never changes a finalized
+    document. Documents older than version 3 never had a logo and keep their bytes."""
+    version = (view.seller or {}).get("logo_version")
+    if view.document_version < LOGO_SINCE or not version or not str(version).isdigit():
+        return None
+    found = logo_version_of(session, msp_id, int(version))
+    if found is None:
+        return None
+    data, content_type = found
+    return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 # --- JSON outputs -------------------------------------------------------------------------
 
 
@@ -427,6 +447,8 @@ def line_out(line: DocumentLine) -> InvoiceLineOut:
         original_period=line.original_period,
         fx_rates=[FxRateOut(**rate) for rate in line.fx_rates],
         source_line_keys=[str(s["line_key"]) for s in line.sources],
+        tax_category=line.tax_category,
+        tax_rate=_text(line.tax_rate),
     )
 
 

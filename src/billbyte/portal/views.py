@@ -489,5 +489,6 @@ def invoice_document(session: Session, subject: WebSubject, invoice_id: str, kin
 
         return Download(document_html(view), "text/html", name)
     if kind == "pdf":
-        return Download(render_pdf(view), "application/pdf", f"{name}.pdf")
+        logo = invoices.logo_uri(session, subject.msp_id, view)
+        return Download(render_pdf(view, logo_url=logo), "application/pdf", f"{name}.pdf")
     return Download(render_csv(view), "text/csv; charset=utf-8", f"{name}.csv")

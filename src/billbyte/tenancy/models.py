@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billbyte.db.base import Base, UTCDateTime
@@ -38,6 +38,21 @@ class MspBrand(Base):
     logo_content_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
     logo_version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class MspLogoVersion(Base):
+    """Every logo an MSP uploaded, by its ``logo_version``, kept after a new upload or a
+    removal: an invoice names the version it was finalized with (``invoices.seller``) and
+    its PDF shows that logo forever, whatever the brand shows today."""
+
+    __tablename__ = "msp_logo_versions"
+    __table_args__ = (PrimaryKeyConstraint("msp_id", "version"),)
+
+    msp_id: Mapped[str] = mapped_column(ForeignKey("msps.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(20))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class MspBillingProfile(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from billbyte.tenancy.models import Msp, MspBillingProfile, MspBrand
+from billbyte.tenancy.models import Msp, MspBillingProfile, MspBrand, MspLogoVersion
 from billbyte.web.branding import DEFAULT_COLOUR, Brand
 
 
@@ -38,6 +38,24 @@ def logo_of(session: Session, msp_id: str) -> tuple[bytes, str] | None:
     if row is None or row.logo is None or row.logo_content_type is None:
         return None
     return row.logo, row.logo_content_type
+
+
+def current_logo_version(session: Session, msp_id: str) -> int | None:
+    """The version of the logo the brand shows now, or None without a logo (the image
+    itself is not read)."""
+    row = session.get(MspBrand, msp_id)
+    if row is None or row.logo_content_type is None:
+        return None
+    return row.logo_version
+
+
+def logo_version_of(session: Session, msp_id: str, version: int) -> tuple[bytes, str] | None:
+    """A logo the MSP uploaded (``logo_version``), even if replaced or removed since, and
+    its content type; None if there is no such version."""
+    row = session.get(MspLogoVersion, (msp_id, version))
+    if row is None:
+        return None
+    return row.data, row.content_type
 
 
 def billing_profile_of(session: Session, msp_id: str) -> MspBillingProfile | None:

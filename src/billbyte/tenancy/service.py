@@ -24,7 +24,7 @@ from billbyte.kit.crypto import hash_secret
 from billbyte.kit.errors import Conflict, InvalidInput, NotFound
 from billbyte.kit.repository import get_owned
 from billbyte.tenancy import repository
-from billbyte.tenancy.models import Msp, MspBillingProfile, MspBrand
+from billbyte.tenancy.models import Msp, MspBillingProfile, MspBrand, MspLogoVersion
 
 
 @dataclass(frozen=True)
@@ -351,6 +351,12 @@ def set_logo(session: Session, subject: AuthSubject, data: bytes) -> MspBrand:
     row.logo = data
     row.logo_content_type = content_type
     row.logo_version = (row.logo_version or 0) + 1
+    # kept for the invoices finalized with this logo (``repository.logo_version_of``)
+    session.add(
+        MspLogoVersion(
+            msp_id=subject.msp_id, version=row.logo_version, content_type=content_type, data=data
+        )
+    )
     session.flush()
     record(
         session,

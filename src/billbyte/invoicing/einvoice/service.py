@@ -17,10 +17,11 @@ from billbyte.invoicing.models import Invoice
 Syntax = Literal["cii", "ubl"]
 
 
-def base_pdf(view: views.InvoiceView) -> bytes:
+def base_pdf(view: views.InvoiceView, logo_url: str | None = None) -> bytes:
     """The invoice's own PDF, into which the Factur-X XML is embedded (the one call to the
-    PDF renderer, so a change of its signature is adapted here)."""
-    return pdf.render_pdf(view)
+    PDF renderer, so a change of its signature is adapted here); ``logo_url`` is the
+    ``data:`` URI of ``views.logo_uri``."""
+    return pdf.render_pdf(view, logo_url=logo_url)
 
 
 def _load(
@@ -58,7 +59,7 @@ def facturx_document(session: Session, subject: AuthSubject, invoice_id: str) ->
     kind = "Credit note" if doc.type_code == model.CREDIT_NOTE_TYPE else "Invoice"
     assert view.finalized_at is not None  # model.build accepts finalized documents only
     data = facturx_pdf.embed(
-        base_pdf(view),
+        base_pdf(view, views.logo_uri(session, subject.msp_id, view)),
         cii.build_cii(doc),
         moment=view.finalized_at,
         title=f"{seller}: {kind} {doc.number}",
