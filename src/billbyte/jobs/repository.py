@@ -31,3 +31,26 @@ def oldest_unfinished(session: Session, kind: str) -> datetime | None:
     return session.scalar(
         select(func.min(Job.created_at)).where(Job.kind == kind, Job.status.in_(UNFINISHED))
     )
+
+
+def probe_broker(url: str, timeout_seconds: float = 3.0) -> None:
+    """Raise when the message broker at ``url`` (redis:// or amqp://) does not answer
+    (readiness). Its own short connection, so a probe never disturbs the publishers'."""
+    if url.partition("://")[0] in ("redis", "rediss"):
+        import redis  # why: imported only where a broker is configured
+
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_seconds, socket_timeout=timeout_seconds
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return
+    import pika  # type: ignore[import-untyped]  # why: only where a broker is configured
+
+    parameters = pika.URLParameters(url)
+    parameters.socket_timeout = timeout_seconds
+    parameters.blocked_connection_timeout = timeout_seconds
+    parameters.connection_attempts = 1
+    pika.BlockingConnection(parameters).close()

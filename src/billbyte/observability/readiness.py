@@ -2,9 +2,9 @@
 answer names every check with ``ok`` or ``failed`` and a short reason that holds no secret
 (the exception itself goes to the log).
 
-Extension point: ``register("broker", check)`` (or an entry in ``CHECKS``) adds a
-dependency — the message broker and the object store of issue 13 register theirs where
-they are configured; a check runs with the process's ``Runtime``."""
+The message broker (``BILLBYTE_BROKER_URL``) and an object-store usage store
+(``BILLBYTE_USAGE_STORE_URL=s3://…``) are checked where they are configured. Extension point:
+``register(name, check)`` adds a dependency; a check runs with the process's ``Runtime``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from billbyte.db.engine import read_only_engine
+from billbyte.jobs import repository as jobs_repository
 from billbyte.runtime import Runtime
+from billbyte.usage import repository as usage_repository
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,32 @@ def check_usage_store(runtime: Runtime) -> None:
         raise NotReady(f"usage store not writable ({type(exc).__name__})") from exc
 
 
+def check_object_store(runtime: Runtime) -> None:
+    try:
+        usage_repository.probe_store(runtime.settings)
+    except Exception as exc:
+        raise NotReady(f"object store unreachable ({type(exc).__name__})") from exc
+
+
+def check_broker(runtime: Runtime) -> None:
+    try:
+        jobs_repository.probe_broker(runtime.settings.broker_url)
+    except Exception as exc:
+        raise NotReady(f"broker unreachable ({type(exc).__name__})") from exc
+
+
+def configured_checks(runtime: Runtime) -> dict[str, Check]:
+    """Every registered check, plus the broker's and the object store's where configured
+    (the local usage directory is checked in either case: uploads and import work live
+    there even when the slices are in a bucket)."""
+    checks = dict(CHECKS)
+    if runtime.settings.usage_store_s3 is not None:
+        checks["object_store"] = check_object_store
+    if runtime.settings.broker_url:
+        checks["broker"] = check_broker
+    return checks
+
+
 def ensure_usage_store(runtime: Runtime) -> None:
     """Make the local usage store at start-up (owner-only), so that a new installation is
     ready before its first import; a failure is left for ``/readyz`` to report."""
@@ -81,7 +109,7 @@ def register(name: str, check: Check) -> None:
 
 def readiness(runtime: Runtime, checks: dict[str, Check] | None = None) -> Readiness:
     results: dict[str, CheckResult] = {}
-    for name, check in (checks if checks is not None else CHECKS).items():
+    for name, check in (checks if checks is not None else configured_checks(runtime)).items():
         try:
             check(runtime)
         except NotReady as exc:

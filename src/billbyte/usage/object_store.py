@@ -172,6 +172,11 @@ class S3Store(UsageStore):
             raise
         return True
 
+    def probe(self) -> None:
+        """Raise unless the bucket answers to these credentials (readiness). HEAD on the bucket,
+        not on a key: a missing bucket and a missing key both answer a bare 404 to HEAD."""
+        self._client.head_bucket(Bucket=self.bucket)
+
     def storage_options(self) -> dict[str, str]:
         """polars' (object_store's) options for this bucket, from boto3's credentials."""
         options = {"aws_region": self._client.meta.region_name or "us-east-1"}

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from billbyte.settings import Settings
 from billbyte.usage.models import UsageImport, UsageSlice
-from billbyte.usage.object_store import LocalStore, UsageStore, for_settings
+from billbyte.usage.object_store import LocalStore, S3Store, UsageStore, for_settings
 
 
 def current_slices(session: Session, msp_id: str, period: str) -> list[UsageSlice]:
@@ -109,3 +109,11 @@ def import_totals(session: Session) -> tuple[dict[str, int], int]:
         by_status[status] = int(count)
         accepted += int(rows_accepted)
     return by_status, accepted
+
+
+def probe_store(settings: Settings) -> None:
+    """Raise when an object-store usage store cannot be reached (readiness); a local store
+    is checked by the caller as a directory."""
+    store = for_settings(settings)
+    if isinstance(store, S3Store):
+        store.probe()
