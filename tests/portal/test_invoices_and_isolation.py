@@ -5,6 +5,7 @@ reader gets German text and German amounts."""
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,6 +85,24 @@ def test_each_listed_invoice_links_to_its_page_by_number(
         followed = portal.get(f"/portal/invoices/{document}")
         assert followed.status_code == 200, followed.text
         assert 'class="invoice-document' in followed.text and number in followed.text
+
+
+def test_the_due_column_shows_the_payment_due_date(
+    client: TestClient, invoiced: tuple[Seeded, str, str], tenant: Tenant
+) -> None:
+    """Due is when payment is due (issue date + the MSP's payment terms, 30 days by default),
+    not a draft's finalization time, which a finalized document does not have (the column
+    was empty)."""
+    seeded, invoice_id, _ = invoiced
+    invoice = tenant.get(f"/v1/invoices/{invoice_id}").json()
+    issued = date.fromisoformat(invoice["issue_date"])
+    due = issued + timedelta(days=30)
+    assert invoice["due_date"] == due.isoformat()
+    page = signed_in_client(client, "portal", seeded.person).get("/portal/invoices").text
+    row = page[page.index(f'<a href="/portal/invoices/{invoice_id}">') :]
+    row = row[: row.index("</tr>")]
+    # the portal's English dates, e.g. "Nov 30, 2026"
+    assert f"<td>{due:%b} {due.day}, {due.year}</td>" in row, row
 
 
 def test_the_neighbours_invoices_are_404_and_not_listed(

@@ -138,7 +138,8 @@ class InvoiceOut(BaseModel):
     months: list[str] = Field(description="The months of charges the document covers.")
     issue_date: date
     due_at: datetime | None = Field(
-        description="Drafts: when the invoice may be finalized (end of grace, issue date)."
+        description="Drafts: when the invoice may be finalized (end of grace, issue date). "
+        "Not the payment due date: that is due_date."
     )
     currency: str
     locale: str

@@ -456,7 +456,7 @@ def invoices_page(session: Session, subject: WebSubject) -> InvoicesPage:
             period_start=view.period_start,
             period_end=view.period_end,
             issue_date=view.issue_date,
-            due=view.due_at.date() if view.due_at else None,
+            due=view.due_date,  # the payment due date (due_at is a draft's finalization time)
             total=view.total,
             currency=view.currency,
             credited=(numbers.get(view.credited_invoice_id) or view.credited_invoice_id)
