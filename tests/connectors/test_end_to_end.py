@@ -87,9 +87,12 @@ class ChannelApi:
         raise AssertionError(f"no entitlement for {billing_id}")
 
 
-def test_provision_collect_charge_suspend_resume(
-    tenant: Tenant, runtime: Any, sandboxes: Sandboxes
-) -> None:
+def provision_on_every_sandbox(
+    tenant: Tenant, runtime: Any, sandboxes: Sandboxes, external_id: str, name: str
+) -> tuple[dict[str, str], str, dict[str, dict[str, Any]]]:
+    """A sandbox partner account per vendor, USD rates around today, and a customer on all
+    three vendors, provisioned: (partner account ids by vendor, customer id, its vendor
+    states by vendor)."""
     endpoints, credentials = sandboxes.endpoints(), sandboxes.credentials()
     accounts = {}
     for vendor in ("aws", "azure", "gcp"):
@@ -118,12 +121,11 @@ def test_provision_collect_charge_suspend_resume(
         tenant.client.put("/v1/fx-rates", json={"rates": rates}, headers=tenant.headers).status_code
         == 200
     )
-
     created = tenant.post(
         "/v1/customers",
         json={
-            "external_id": "E2E-1",
-            "name": "Endto End Ltd",
+            "external_id": external_id,
+            "name": name,
             "currency": "USD",
             "vendors": ["aws", "azure", "gcp"],
         },
@@ -134,6 +136,15 @@ def test_provision_collect_charge_suspend_resume(
     states = {
         s["vendor"]: s for s in tenant.get(f"/v1/customers/{customer}").json()["vendor_states"]
     }
+    return accounts, customer, states
+
+
+def test_provision_collect_charge_suspend_resume(
+    tenant: Tenant, runtime: Any, sandboxes: Sandboxes
+) -> None:
+    accounts, customer, states = provision_on_every_sandbox(
+        tenant, runtime, sandboxes, "E2E-1", "Endto End Ltd"
+    )
     assert {v: s["state"] for v, s in states.items()} == {
         "aws": "active",
         "azure": "active",

@@ -16,9 +16,14 @@ from billbyte.connectors import service as connectors
 from billbyte.kit.clock import utcnow
 from billbyte.sandbox import Sandboxes, start_all
 from tests.conftest import Tenant
-from tests.connectors.test_end_to_end import ChannelApi, PartnerCenterApi, _drain
+from tests.connectors.test_end_to_end import (
+    ChannelApi,
+    PartnerCenterApi,
+    _drain,
+    provision_on_every_sandbox,
+)
 
-FREE = {"aws": None, "partner_center": None, "google_channel": None}
+FREE: dict[str, int | None] = {"aws": None, "partner_center": None, "google_channel": None}
 
 
 @pytest.fixture
@@ -49,49 +54,9 @@ def test_a_restart_keeps_the_provisioned_customers_and_their_usage(
     first = start_all(FREE, state_dir)
     running.append(first)
     assert first.restored is not None and "no saved state" in first.restored
-    endpoints, credentials = first.endpoints(), first.credentials()
-    accounts = {}
-    for vendor in ("aws", "azure", "gcp"):
-        response = tenant.post(
-            "/v1/partner-accounts",
-            json={
-                "vendor": vendor,
-                "display_name": f"{vendor} sandbox",
-                "sandbox": True,
-                "endpoint_url": endpoints[vendor],
-                "credentials": credentials[vendor],
-            },
-        )
-        assert response.status_code == 201, response.text
-        accounts[vendor] = response.json()["id"]
-    rates = [
-        {
-            "base": "EUR",
-            "quote": "USD",
-            "date": (date.today() + timedelta(days=d)).isoformat(),
-            "rate": "1.08",
-        }
-        for d in range(-40, 40)
-    ]
-    assert (
-        tenant.client.put("/v1/fx-rates", json={"rates": rates}, headers=tenant.headers).status_code
-        == 200
+    accounts, customer, states = provision_on_every_sandbox(
+        tenant, runtime, first, "RESTART-1", "Restart Ltd"
     )
-    created = tenant.post(
-        "/v1/customers",
-        json={
-            "external_id": "RESTART-1",
-            "name": "Restart Ltd",
-            "currency": "USD",
-            "vendors": ["aws", "azure", "gcp"],
-        },
-    )
-    assert created.status_code == 201, created.text
-    customer = created.json()["id"]
-    _drain(runtime)
-    states = {
-        s["vendor"]: s for s in tenant.get(f"/v1/customers/{customer}").json()["vendor_states"]
-    }
     assert {v: s["state"] for v, s in states.items()} == dict.fromkeys(
         ("aws", "azure", "gcp"), "active"
     ), states
