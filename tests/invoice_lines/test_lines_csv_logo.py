@@ -10,19 +10,18 @@ import socket
 import struct
 import threading
 import zlib
-from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from sqlalchemy import select, update
 
-from billbyte.customers.models import CustomerBillingDetails
 from billbyte.invoicing import pdf
-from billbyte.invoicing.models import Invoice, InvoiceSettings
+from billbyte.invoicing.models import Invoice
 from billbyte.taxes.models import TaxRate
 from billbyte.tenancy import service as tenancy
-from billbyte.tenancy.models import MspBillingProfile
 from tests.invoice_render.factory import line, view
 from tests.invoicing.conftest import Billing, add_charges, admin, close, customer
+from tests.taxes_close.parties import details as buyer_details
+from tests.taxes_close.parties import invoice_mode
 
 AMOUNTS = ["1000.00", "234.56", "0.015"]  # one group: 1234.575 exact, 1234.58 rounded
 NET = Decimal("1234.58")
@@ -42,40 +41,14 @@ def png(width: int, rgb: bytes) -> bytes:
 
 
 def _invoice_mode(billing: Billing) -> None:
-    msp_id = billing.tenant.msp_id
-    with billing.runtime.uow() as uow:
-        uow.session.add(
-            InvoiceSettings(msp_id=msp_id, grace_days=5, grouping="service", mode="invoice")
-        )
-        uow.session.add(
-            MspBillingProfile(
-                msp_id=msp_id,
-                legal_name="Alpha Hosting GmbH",
-                country="DE",
-                tax_id="DE136695976",
-                payment_terms_days=14,
-            )
-        )
-        uow.session.add(
-            TaxRate(
-                msp_id=msp_id,
-                country="DE",
-                name="USt.",
-                rate=Decimal("19"),
-                valid_from=date(2020, 1, 1),
-            )
-        )
-        uow.commit()
+    """Invoice mode with a complete billing profile and a DE 19 % rate (an incomplete seller
+    is refused at close)."""
+    invoice_mode(billing)
 
 
 def _close_one(billing: Billing, external_id: str, **details: object) -> str:
     cid = customer(billing.tenant, external_id, country="DE")
-    if details:
-        with billing.runtime.uow() as uow:
-            uow.session.add(
-                CustomerBillingDetails(customer_id=cid, msp_id=billing.tenant.msp_id, **details)
-            )
-            uow.commit()
+    buyer_details(billing, cid, **details)  # with an address: an incomplete buyer is refused
     add_charges(billing.runtime, billing.tenant.msp_id, cid, "2026-09", AMOUNTS)
     close(billing.runtime, billing.tenant.msp_id, "2026-09")
     [found] = [i for i in billing.invoices(status="finalized") if i["customer_id"] == cid]

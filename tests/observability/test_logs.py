@@ -126,8 +126,23 @@ def test_a_request_id_with_a_newline_never_reaches_a_header_or_a_log(
     evil = b"abc\r\nSet-Cookie: session=stolen"
     scope = {"type": "http", "method": "GET", "path": "/x", "headers": [(b"x-request-id", evil)]}
     import asyncio
+    import threading
 
-    asyncio.run(RequestContextMiddleware(app)(scope, receive, send))
+    # In a thread of its own: a browser test earlier in this worker leaves Playwright's
+    # event loop running in the main thread, where asyncio.run() refuses to start.
+    failures: list[BaseException] = []
+
+    def serve_once() -> None:
+        try:
+            asyncio.run(RequestContextMiddleware(app)(scope, receive, send))
+        except BaseException as exc:  # re-raised below, in the test's thread
+            failures.append(exc)
+
+    worker = threading.Thread(target=serve_once)
+    worker.start()
+    worker.join()
+    if failures:
+        raise failures[0]
     headers = dict(sent[0]["headers"])
     assert headers[b"x-request-id"].decode() == seen["request_id"]
     assert b"\n" not in headers[b"x-request-id"] and b"stolen" not in headers[b"x-request-id"]

@@ -167,11 +167,15 @@ def test_the_credit_notes_tax_in_csv_pdf_and_e_invoice(billing: Billing) -> None
     tenant = billing.tenant
     csv_text = tenant.get(f"/v1/invoices/{note['id']}.csv").content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(csv_text), delimiter=";"))
-    assert [(r["record"], r["description"], r["amount_decimal"]) for r in rows[:3]] == [
-        ("line", "Credit 234.56", "-234.56"),
-        ("line", "VAT 19 % (S)", "-44.57"),
-        ("total", "Total", "-279.13"),
+    # version 3: the lines, a subtotal, one tax row per rate, the total
+    assert [(r["record"], r["amount_decimal"]) for r in rows] == [
+        ("line", "-234.56"),
+        ("subtotal", "-234.56"),
+        ("tax", "-44.57"),
+        ("total", "-279.13"),
     ]
+    assert rows[0]["description"] == "Credit 234.56"
+    assert (rows[2]["tax_category"], rows[2]["tax_rate"]) == ("S", "19")
     pdf = tenant.get(f"/v1/invoices/{note['id']}.pdf").content
     text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "Credit note" in text and "Tax total" in text and "44,57" in text
