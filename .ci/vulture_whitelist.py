@@ -137,3 +137,6 @@ _publish_committed  # jobs.broker: SQLAlchemy Session "after_commit" listener (@
 _forget_rolled_back  # jobs.broker: SQLAlchemy Session "after_transaction_end" listener
 create_time  # sandbox.aws.AwsSandbox.restore_state: moto's FakeAccount join date, read by moto
 access_log  # sandbox.runtime._quiet_protocol: uvicorn's protocol attribute, read by uvicorn
+_.socket_timeout  # jobs.repository.probe_broker: pika.URLParameters, read by pika
+_.blocked_connection_timeout  # jobs.repository.probe_broker: pika.URLParameters, read by pika
+_.connection_attempts  # jobs.repository.probe_broker: pika.URLParameters, read by pika
