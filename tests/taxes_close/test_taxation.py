@@ -1,13 +1,14 @@
 """Taxes of a document: independent per-rate computation (hand-written expectations)."""
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billbyte.invoicing.documents import DocumentLine
-from billbyte.invoicing.taxation import REVERSE_CHARGE_NOTE, MissingTaxRate, compute
+from billbyte.invoicing.taxation import REVERSE_CHARGE_NOTE, MissingTaxRate, compute, credit
 
 
 def line(position: int, amount: str, currency: str = "EUR") -> DocumentLine:
@@ -82,3 +83,35 @@ def test_property_matches_independent_computation(cents: list[int], rate: str) -
     tax = (taxable * Decimal(rate) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
     assert Decimal(t.taxes[0]["tax"]) == tax and t.tax_lines[0].amount == tax
     assert t.total == t.subtotal + t.tax_total == taxable + tax
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**6), min_size=1, max_size=6),
+    st.sampled_from(["5", "7.7", "19", "21", "25.5"]),
+)
+def test_property_credit_notes_in_parts_give_back_exactly_the_invoices_tax(
+    parts: list[int], rate: str
+) -> None:
+    """An invoice credited in any number of parts: each note's tax is its part x rate rounded
+    half-even (or less, never more than is left), never negative, and together they give back
+    exactly the invoice's tax, to the cent."""
+    net = sum((Decimal(c) / 100 for c in parts), Decimal(0))
+    invoice_tax = (net * Decimal(rate) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    original = {"category": "S", "rate": rate, "name": "VAT", "taxable": str(net),
+                "tax": str(invoice_tax), "note": None}  # fmt: skip
+    earlier: list[Any] = []
+    given_back = Decimal(0)
+    for index, cents in enumerate(parts):
+        amount = Decimal(cents) / 100
+        last = index == len(parts) - 1
+        t = credit([line(1, str(-amount))], "EUR", [original], earlier, last=last)  # type: ignore[list-item]
+        tax = -Decimal(t.taxes[0]["tax"])
+        share = (amount * Decimal(rate) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+        assert Decimal(0) <= tax <= invoice_tax - given_back
+        if not last:
+            assert tax == min(share, invoice_tax - given_back)
+        assert t.total == -(amount + tax)
+        given_back += tax
+        earlier.extend(t.taxes)
+    assert given_back == invoice_tax
