@@ -20,6 +20,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, get_decimal_symbol
 
+from billbyte.invoicing.documents import DocumentLine
 from billbyte.invoicing.models import TAX, TAX_INVOICE
 from billbyte.invoicing.views import InvoiceView, money_text
 from billbyte.kit.csv_writer import CsvTable
@@ -107,25 +108,7 @@ def render_csv(view: InvoiceView) -> bytes:
     writer = CsvTable(COLUMNS, numeric=NUMERIC, delimiter=fmt.delimiter)
     head = [view.kind, view.number or "DRAFT", fmt.day(view.issue_date), view.customer_name]
     for line in view.lines or []:
-        writer.row(
-            [
-                "line",
-                *head,
-                line.position,
-                line.description,
-                line.vendor or "",
-                line.vendor_reference or "",
-                fmt.day(line.service_start),
-                fmt.day(line.service_end),
-                line.original_period or "",
-                fmt.number(line.quantity),
-                line.unit or "",
-                fmt.number(line.unit_price),
-                fmt.money(line.amount, line.currency),
-                line.currency,
-                money_text(line.amount, line.currency),
-            ]
-        )
+        writer.row(_line_cells(fmt, head, line))
     total = fmt.money(view.total, view.currency)
     writer.row(
         [
@@ -183,21 +166,7 @@ def render_tax_csv(view: InvoiceView) -> bytes:
             continue  # written below, as the tax rows of the summary
         writer.row(
             [
-                "line",
-                *head,
-                line.position,
-                line.description,
-                line.vendor or "",
-                line.vendor_reference or "",
-                fmt.day(line.service_start),
-                fmt.day(line.service_end),
-                line.original_period or "",
-                fmt.number(line.quantity),
-                line.unit or "",
-                fmt.number(line.unit_price),
-                fmt.money(line.amount, line.currency),
-                line.currency,
-                money_text(line.amount, line.currency),
+                *_line_cells(fmt, head, line),
                 line.tax_category or "",
                 _percent(fmt, line.tax_rate),
                 "",
@@ -260,6 +229,27 @@ def render_tax_csv(view: InvoiceView) -> bytes:
             ]
         )
     return writer.text().encode("utf-8-sig")
+
+
+def _line_cells(fmt: LocaleFormat, head: list[str], line: DocumentLine) -> list[object]:
+    """A ``line`` row's first eighteen columns, the same in every CSV version."""
+    return [
+        "line",
+        *head,
+        line.position,
+        line.description,
+        line.vendor or "",
+        line.vendor_reference or "",
+        fmt.day(line.service_start),
+        fmt.day(line.service_end),
+        line.original_period or "",
+        fmt.number(line.quantity),
+        line.unit or "",
+        fmt.number(line.unit_price),
+        fmt.money(line.amount, line.currency),
+        line.currency,
+        money_text(line.amount, line.currency),
+    ]
 
 
 def _percent(fmt: LocaleFormat, rate: Decimal | None) -> str:
