@@ -133,6 +133,10 @@ def run(
         {k: round(v, 1) for k, v in month.steps.items()},
         "CPU s:",
         {p.name: round(p.cpu, 1) for p in [d.api, *d.workers]},
+        "jobs logged:",
+        {p.name: len(p.job_ids() & set(result.jobs)) for p in [d.api, *d.workers]},
+        "of",
+        Counter(kind for kind, _ in result.jobs.values()),
     )
     return outcome
 
