@@ -34,7 +34,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
-	$(BIN)/pytest -n 2 tests
+	$(BIN)/pytest -n 2 --dist loadgroup tests
 
 ## Lint, type-check and run the whole suite on SQLite and PostgreSQL
 test: lint typecheck unit
