@@ -4,8 +4,11 @@ strictly increasing, after every id given before and before every id given after
 from __future__ import annotations
 
 import re
+import time
 
 from billbyte.kit.ids import new_id, new_ids
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 SHAPE = re.compile(r"^inl_[0-9A-HJKMNP-TV-Z]{26}$")  # Crockford base32, no I L O U
 
@@ -28,3 +31,16 @@ def test_consecutive_blocks_do_not_overlap() -> None:
 
 def test_an_empty_block_is_empty() -> None:
     assert new_ids("x", 0) == []
+
+
+def test_an_id_starts_with_its_time_in_milliseconds_and_blocks_count_up_by_one() -> None:
+    def number(text: str) -> int:  # Crockford base32, five bits a character
+        return sum(_ALPHABET.index(c) << (5 * i) for i, c in enumerate(reversed(text)))
+
+    started = int(time.time() * 1000)
+    block = new_ids("x", 3)
+    ended = int(time.time() * 1000)
+    stamps = {number(value[2:12]) for value in block}
+    assert len(stamps) == 1 and started <= stamps.pop() <= ended
+    counters = [number(value[12:]) for value in block]
+    assert counters[1] == counters[0] + 1 and counters[2] == counters[0] + 2
