@@ -2,23 +2,35 @@
 
     .venv/bin/python bench/invoice_run.py --customers 10000 --lines 50
 
-Builds a throw-away installation (SQLite by default, or --database-url for PostgreSQL) and
-writes the customers and their charge lines **directly into the database** (rating is not
-what is measured here: bench/charges.py times it). Then times ``billbyte invoices close``'s
-service call, which finalizes each customer in its own transaction: lock, copy and group
-the lines, allocate the number, close the period, audit entry, webhook event, run counters.
+Builds a throw-away installation (SQLite by default, or --database-url for PostgreSQL, in a
+schema of its own that is dropped at the end) and writes the customers and their charge
+lines **directly into the database** (rating is not what is measured here: bench/charges.py
+times it). Then times ``billbyte invoices close``'s service call, which finalizes the
+customers in batches, a transaction each: lock, read, group and round the lines, a block of
+numbers, invoices, lines, closed periods, audit entries, webhook events, run counters.
 Every invoice total is checked against the exact expected total computed here from the
-generated amounts.
+generated amounts. The baseline, measured in the same run, is one INSERT ... SELECT of the
+same lines into a table shaped like ``invoice_lines``; ``--profile N`` prints the run's top
+N functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import os
+import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,13 +50,92 @@ def _amount(customer: int, line: int) -> Decimal:
     return Decimal((customer * 7919 + line * 104729) % 9_000_000 + 1_000).scaleb(-6)
 
 
+@contextmanager
+def _private_schema(url: str) -> Iterator[str]:
+    """A PostgreSQL schema of this process's own, dropped at the end: the benchmark's rows
+    never meet another run's (or another benchmark's) in the shared database."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_invoice_run_{os.getpid()}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield schema
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+_BASELINE_COLUMNS = (
+    "id, invoice_id, msp_id, customer_id, position, kind, description, vendor, "
+    "vendor_reference, service_name, charge_category, quantity, unit, amount, amount_exact, "
+    "currency, period, service_start, service_end, fx_rates, sources"
+)
+
+
+def _baseline_copy(engine: Engine) -> float:
+    """Seconds for the database alone to write the same lines: one INSERT ... SELECT of every
+    charge line into a table shaped like ``invoice_lines`` (no grouping, rounding, numbering
+    or bookkeeping), the floor any invoice run is compared with."""
+    from sqlalchemy import text
+
+    postgres = engine.dialect.name == "postgresql"
+    source = (
+        "json_build_array(json_build_object('period', period, 'line_key', line_key, "
+        "'sell_local', sell_local::text))"
+        if postgres
+        else "json_array(json_object('period', period, 'line_key', line_key, "
+        "'sell_local', sell_local))"
+    )
+    with engine.begin() as connection:
+        if postgres:
+            connection.execute(text("CREATE TEMP TABLE baseline_lines (LIKE invoice_lines)"))
+        else:
+            connection.execute(
+                text("CREATE TEMP TABLE baseline_lines AS SELECT * FROM invoice_lines WHERE 0")
+            )
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                f"INSERT INTO baseline_lines ({_BASELINE_COLUMNS}) "
+                "SELECT 'inl_' || id, customer_id, msp_id, customer_id, "
+                "row_number() OVER (PARTITION BY customer_id ORDER BY line_key), kind, "
+                "description, vendor, sub_account_id, service_name, charge_category, quantity, "
+                "pricing_unit, sell_local, sell_local, currency, period, first_day, last_day, "
+                f"fx_rates, {source} FROM charge_lines"
+            )
+        )
+    elapsed = time.perf_counter() - started
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE baseline_lines"))
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--lines", type=int, default=50)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="print the run's top N functions"
+    )
     args = parser.parse_args()
+    if args.database_url is None:
+        _bench(args, None)
+        return
+    with _private_schema(args.database_url) as schema:
+        from sqlalchemy import make_url
 
+        url = make_url(args.database_url)
+        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        _bench(args, url.render_as_string(hide_password=False))
+
+
+def _bench(args: argparse.Namespace, database_url: str | None) -> None:
     from sqlalchemy import func, insert, select, text
 
     from billbyte import tasks  # noqa: F401  (registers the job kinds a close runs, e.g. rating)
@@ -64,7 +155,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bb-invoice-run-") as tmp:
         work = Path(tmp)
-        engine = make_engine(args.database_url or f"sqlite:///{work / 'bench.sqlite3'}")
+        engine = make_engine(database_url or f"sqlite:///{work / 'bench.sqlite3'}")
         upgrade(engine)
         runtime = Runtime(Settings(var_dir=work / "var", secret_key="bench"), engine, "bench")
         with runtime.uow() as uow:
@@ -145,9 +236,15 @@ def main() -> None:
             )
             uow.commit()
         subject = AuthSubject(msp_id=msp.id, actor="bench", role=Role.ADMIN)
-        started = time.perf_counter()
+        baseline = _baseline_copy(engine)
+        profiler = cProfile.Profile() if args.profile else None
+        started, cpu_started = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
         run = runs.close_period(runtime, subject, PERIOD, force=True)
-        elapsed = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 
         with runtime.uow() as uow:
             totals = dict(uow.session.execute(select(Invoice.customer_id, Invoice.total)).all())
@@ -164,8 +261,17 @@ def main() -> None:
             f"invoice run ({engine.dialect.name}): {run.invoices_created:,} invoices, "
             f"{line_count:,} invoice lines in {elapsed:.1f} s — "
             f"{run.invoices_created / elapsed:,.0f} invoices/s, {total_lines / elapsed:,.0f} "
-            "charge lines/s; every total exact"
+            f"charge lines/s; every total exact ({cpu:.1f} s of CPU in this process: on a "
+            "loaded machine the rest is waiting for a core or for the database)"
         )
+        print(
+            f"baseline (one INSERT ... SELECT of the same {total_lines:,} lines): "
+            f"{baseline:.1f} s — the run takes {elapsed / baseline:.1f}× the bare copy"
+        )
+        if profiler is not None:
+            stats = pstats.Stats(profiler).strip_dirs()
+            stats.sort_stats("cumulative").print_stats(args.profile)
+            stats.sort_stats("tottime").print_stats(args.profile)
         again = time.perf_counter()
         second = runs.close_period(runtime, subject, PERIOD, force=True)
         assert second.invoices_created == 0 and second.already_closed == args.customers

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -99,3 +101,22 @@ def billing_details_of(
             CustomerBillingDetails.msp_id == msp_id,
         )
     )
+
+
+def billing_details_of_many(
+    session: Session, msp_id: str, customer_ids: Iterable[str]
+) -> dict[str, CustomerBillingDetails]:
+    """``billing_details_of`` for many customers in one query (customers without details are
+    left out)."""
+    wanted = list(customer_ids)
+    if not wanted:
+        return {}
+    return {
+        details.customer_id: details
+        for details in session.scalars(
+            select(CustomerBillingDetails).where(
+                CustomerBillingDetails.msp_id == msp_id,
+                CustomerBillingDetails.customer_id.in_(wanted),
+            )
+        )
+    }

@@ -7,7 +7,7 @@ store amounts as binary floats, which is never acceptable for money.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, MetaData, Numeric, String, TypeDecorator
@@ -48,16 +48,18 @@ class Money(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        result = Decimal(str(value))
-        # NUMERIC(38,18) pads zeros; normalise without losing exactness or using exponents.
-        return result.normalize() if result == result.to_integral() else _strip(result)
+        # psycopg gives Decimals already; SQLite gives the stored text.
+        result = value if type(value) is Decimal else Decimal(str(value))
+        # NUMERIC(38,18) pads zeros; normalise without losing exactness or using exponents
+        # for fractions: a context of 80 digits never rounds 38 (the default one keeps 28).
+        # This runs for every amount read (millions in an invoice run), hence no text round
+        # trip.
+        if result == result.to_integral():
+            return result.normalize()
+        return result.normalize(_WIDE)
 
 
-def _strip(value: Decimal) -> Decimal:
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return Decimal(text)
+_WIDE = Context(prec=80)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from billbyte.customers.models import Customer
+from billbyte.customers.models import Customer, CustomerBillingDetails
 from billbyte.customers.repository import billing_details_of
 from billbyte.invoicing import taxation
 from billbyte.invoicing.documents import Document, DocumentLine
@@ -62,7 +62,11 @@ def seller_of(session: Session, msp_id: str) -> tuple[Seller, int]:
 
 
 def buyer_of(session: Session, customer: Customer) -> Buyer:
-    details = billing_details_of(session, customer.msp_id, customer.id)
+    return buyer_from(customer, billing_details_of(session, customer.msp_id, customer.id))
+
+
+def buyer_from(customer: Customer, details: CustomerBillingDetails | None) -> Buyer:
+    """The buyer an invoice names: the customer's billing details where set."""
     buyer: Buyer = {
         "legal_name": (details and details.legal_name) or customer.name,
         "country": (details and details.country) or customer.country,
@@ -72,6 +76,17 @@ def buyer_of(session: Session, customer: Customer) -> Buyer:
         for name in (*_ADDRESS[:4], "tax_id", "po_number", "invoice_email", "exemption_reason"):
             buyer[name] = getattr(details, name)  # type: ignore[literal-required]
     return buyer
+
+
+def standard_rate(
+    session: Session, msp_id: str, buyer: Buyer, issue_date: date, mode: str
+) -> Decimal | None:
+    """The standard tax rate an invoice-mode document of a standard-rated buyer applies
+    (None otherwise, or when the MSP has none for the buyer's country)."""
+    if mode != TAX_INVOICE or buyer.get("tax_treatment", "standard") != "standard":
+        return None
+    found = rate_for(session, msp_id, buyer.get("country"), issue_date)
+    return found.rate if found is not None else None
 
 
 def apply(
@@ -85,17 +100,28 @@ def apply(
     invoice-mode document of a standard-rated customer has no rate for its country."""
     seller, days = seller_of(session, customer.msp_id)
     buyer = buyer_of(session, customer)
-    standard = None
-    if mode == TAX_INVOICE and buyer.get("tax_treatment", "standard") == "standard":
-        found = rate_for(session, customer.msp_id, buyer.get("country"), issue_date)
-        standard = found.rate if found is not None else None
+    standard = standard_rate(session, customer.msp_id, buyer, issue_date, mode)
+    return agree(document, issue_date, mode, seller, days, buyer, standard)
+
+
+def agree(
+    document: Document,
+    issue_date: date,
+    mode: str,
+    seller: Seller,
+    payment_terms_days: int,
+    buyer: Buyer,
+    standard: Decimal | None,
+) -> Terms:
+    """``apply`` with the parties and the standard rate already read (an invoice run reads
+    them for many customers at once)."""
     taxed = taxation.compute(document.lines, document.currency, mode, buyer, standard)
     invoice_mode = mode == TAX_INVOICE
     return Terms(
         seller=seller,
         buyer=buyer,
-        payment_terms_days=days,
-        due_date=issue_date + timedelta(days=days),
+        payment_terms_days=payment_terms_days,
+        due_date=issue_date + timedelta(days=payment_terms_days),
         lines=[*taxed.lines, *taxed.tax_lines],
         taxes=taxed.taxes,
         subtotal=document.total if invoice_mode else None,

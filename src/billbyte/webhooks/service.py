@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from billbyte.audit.service import record
@@ -22,7 +23,7 @@ from billbyte.auth.subject import AuthSubject
 from billbyte.kit.clock import iso, utcnow
 from billbyte.kit.crypto import decrypt_json, encrypt_json
 from billbyte.kit.errors import InvalidInput, NotFound
-from billbyte.kit.ids import new_id
+from billbyte.kit.ids import new_id, new_ids
 from billbyte.kit.pagination import Page, paginate
 from billbyte.kit.repository import get_owned
 from billbyte.webhooks.models import (
@@ -99,6 +100,61 @@ def emit(
             session.add(_pending(event, endpoint.id, now, replay=False))
     session.flush()
     return event
+
+
+def emit_many(
+    session: Session,
+    msp_id: str,
+    event_type: str,
+    datas: Sequence[dict[str, Any]],
+    *,
+    now: datetime | None = None,
+) -> None:
+    """``emit`` for many events of one type at once (e.g. an invoice run's batch of
+    ``invoice.finalized``): the same rows, written with one multi-row insert per table."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    if not datas:
+        return
+    now = now or utcnow()
+    created = iso(now)
+    events = [
+        {
+            "id": event_id,
+            "msp_id": msp_id,
+            "type": event_type,
+            "body": encode_payload(
+                {
+                    "id": event_id,
+                    "type": event_type,
+                    "created_at": created,
+                    "msp_id": msp_id,
+                    "data": data,
+                }
+            ),
+            "created_at": now,
+        }
+        for event_id, data in zip(new_ids("evt", len(datas)), datas, strict=True)
+    ]
+    session.execute(insert(WebhookEvent), events)
+    endpoints = [e.id for e in _enabled_endpoints(session, msp_id) if e.accepts(event_type)]
+    deliveries = [
+        {
+            "id": new_id("whd"),
+            "msp_id": msp_id,
+            "event_id": event["id"],
+            "endpoint_id": endpoint_id,
+            "status": "pending",
+            "attempt_count": 0,
+            "next_attempt_at": now,
+            "replay": False,
+            "created_at": now,
+        }
+        for event in events
+        for endpoint_id in endpoints
+    ]
+    if deliveries:
+        session.execute(insert(WebhookDelivery), deliveries)
 
 
 def _pending(event: WebhookEvent, endpoint_id: str, now: datetime, replay: bool) -> WebhookDelivery:
