@@ -140,3 +140,4 @@ access_log  # sandbox.runtime._quiet_protocol: uvicorn's protocol attribute, rea
 _.socket_timeout  # jobs.repository.probe_broker: pika.URLParameters, read by pika
 _.blocked_connection_timeout  # jobs.repository.probe_broker: pika.URLParameters, read by pika
 _.connection_attempts  # jobs.repository.probe_broker: pika.URLParameters, read by pika
+worker_app  # billbyte.cli: imported by name ("billbyte.cli:worker_app") in each `serve --workers N` process by uvicorn

@@ -9,10 +9,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import httpx
 import typer
 import uvicorn
+import uvicorn.supervisors
 from pydantic import ValidationError
 
 from billbyte import tasks  # noqa: F401  (registers every job kind, for jobs run/serve/worker)
@@ -37,6 +39,9 @@ from billbyte.tenancy import cli as tenancy_cli
 from billbyte.usage import cli as usage_cli
 from billbyte.webhooks import cli as webhooks_cli
 from billbyte.webhooks import worker as webhook_worker
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(
     help="BillByte: usage billing for cloud resellers.",
@@ -91,6 +96,22 @@ def serve(
         int | None,
         typer.Option(help="Cloud Channel port [env BILLBYTE_SANDBOX_GOOGLE_CHANNEL_PORT]."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port. Background work still runs once, in "
+            "this (the supervising) process.",
+        ),
+    ] = 1,
+    background: Annotated[
+        bool,
+        typer.Option(
+            "--background/--no-background",
+            help="Run jobs and webhook deliveries in this process; --no-background when "
+            "`billbyte worker` processes do them.",
+        ),
+    ] = True,
 ) -> None:
     """Run the API server (and its background workers) on the configured database."""
     settings = get_settings()
@@ -116,6 +137,8 @@ def serve(
             runtime.settings.outbound_allow_private = True
             runtime.settings.outbound_allow_http = True
             runtime.settings.outbound_allowed_ports = "*"
+            # --workers processes read their settings from the environment afresh.
+            os.environ.update(SANDBOX_OUTBOUND_ENV)
             typer.echo("sandbox: outbound requests to http://127.0.0.1 allowed", err=True)
             sandboxes = sandbox_cli.start_beside_server(
                 tick_seconds, sandbox_ports, runtime.settings.private_var_dir() / "sandbox"
@@ -124,25 +147,26 @@ def serve(
         base = runtime.settings.public_url.rstrip("/") or f"http://{bind_host}:{bind_port}"
         banner = _ready_banner(base, existing_demo(runtime, base))
         json_logs = runtime.settings.log_format == "json"
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(runtime),
-                host=bind_host,
-                port=bind_port,
-                log_level=runtime.settings.log_level.lower(),
-                # JSON: uvicorn's records go through our handler, and the app writes the
-                # access lines (with the request id) instead of uvicorn.
-                log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
-                access_log=not json_logs,
-            )
-        )
-        stop = start_workers(runtime, consume=False)
+        server_options: dict[str, Any] = {
+            "host": bind_host,
+            "port": bind_port,
+            "log_level": runtime.settings.log_level.lower(),
+            # JSON: uvicorn's records go through our handler, and the app writes the
+            # access lines (with the request id) instead of uvicorn.
+            "log_config": None if json_logs else uvicorn.config.LOGGING_CONFIG,
+            "access_log": not json_logs,
+        }
+        stop = start_workers(runtime, consume=False) if background else _nothing_to_stop
         done = threading.Event()
-        threading.Thread(
-            target=_announce_when_listening, args=(server, banner, done), daemon=True
-        ).start()
         try:
-            server.run()
+            if workers == 1:
+                server = uvicorn.Server(uvicorn.Config(create_app(runtime), **server_options))
+                threading.Thread(
+                    target=_announce_when_listening, args=(server, banner, done), daemon=True
+                ).start()
+                server.run()
+            else:
+                _serve_processes(workers, server_options, banner, done)
         finally:
             done.set()
             stop()
@@ -151,6 +175,72 @@ def serve(
 
 
 app.command("sandbox")(sandbox_cli.sandbox_command)
+
+SANDBOX_OUTBOUND_ENV = {
+    "BILLBYTE_OUTBOUND_ALLOW_PRIVATE": "true",
+    "BILLBYTE_OUTBOUND_ALLOW_HTTP": "true",
+    "BILLBYTE_OUTBOUND_ALLOWED_PORTS": "*",
+}
+
+
+def _nothing_to_stop() -> None:
+    """``serve --no-background`` started no background work."""
+
+
+def _serve_processes(
+    workers: int, server_options: dict[str, Any], banner: str, done: threading.Event
+) -> None:
+    """``serve --workers N``: uvicorn's supervisor binds the port once and starts N processes
+    that each import the app by name (``worker_app``) and accept on the shared socket; it
+    restarts a process that dies and stops them all on SIGINT/SIGTERM. This process only
+    supervises (and runs the background work, once)."""
+    config = uvicorn.Config(
+        WORKER_APP,
+        factory=True,
+        workers=workers,
+        # A process answers the supervisor's health check only once it has imported
+        # BillByte: seconds on a busy machine, past uvicorn's default of 5 s (it would be
+        # killed as hung, and its replacement too).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        **server_options,
+    )
+    supervisor = uvicorn.supervisors.Multiprocess(config, sockets=[config.bind_socket()])
+    host, port = config.host, config.port
+    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    probe = f"http://{'[' + probe_host + ']' if ':' in probe_host else probe_host}:{port}/healthz"
+    threading.Thread(
+        target=_announce_when_answering, args=(probe, banner, done), daemon=True
+    ).start()
+    supervisor.run()
+
+
+WORKER_APP = "billbyte.cli:worker_app"
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers N`` process (uvicorn imports it by name there): built
+    from the environment, as the supervising process built its own."""
+    from billbyte.app import create_app
+
+    runtime = build_runtime()
+    configure_logging(runtime.settings.log_level, runtime.settings.log_format)
+    if runtime.settings.broker_url:
+        # What the command-line callback does in every other process: jobs that a request
+        # commits are published at once.
+        jobs_broker.install(runtime)
+    return create_app(runtime)
+
+
+def _announce_when_answering(probe: str, banner: str, done: threading.Event) -> None:
+    """``_announce_when_listening`` for ``--workers``: the banner once a process answers."""
+    while not done.wait(0.1):
+        try:
+            if httpx.get(probe, timeout=1.0).status_code == 200:
+                typer.echo(banner)
+                return
+        except httpx.HTTPError:
+            continue
 
 
 def configure_logging(level: str, log_format: str) -> None:

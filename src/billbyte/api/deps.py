@@ -20,7 +20,9 @@ from billbyte.runtime import Runtime
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hand-over that
+    # costs more than this attribute read.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

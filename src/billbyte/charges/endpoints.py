@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
+from billbyte.api.conditional import NOT_MODIFIED, IfNoneMatch, json_with_etag
 from billbyte.api.deps import DEFAULT_PAGE, Limit, PeriodQuery, Uow
 from billbyte.api.responses import READ, READ_ONE
 from billbyte.auth.deps import Subject
@@ -16,13 +17,24 @@ router = APIRouter(tags=["charges"])
 @router.get(
     "/v1/customers/{customer_id}/charges",
     summary="Open charges of the customer's current invoice",
+    description="Answers with an `ETag`; send it back in `If-None-Match` to get `304` (no "
+    "body) while the charges are unchanged.",
     response_model=ChargesOut,
-    responses=READ_ONE,
+    responses={**NOT_MODIFIED, **READ_ONE},
 )
 def customer_charges(
-    customer_id: str, subject: Subject, uow: Uow, period: PeriodQuery
-) -> ChargesOut:
-    return service.customer_charges(uow.session, subject, customer_id, period)
+    customer_id: str,
+    subject: Subject,
+    uow: Uow,
+    period: PeriodQuery,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    state = service.charges_state(uow.session, subject, customer_id, period)
+    return json_with_etag(
+        lambda: service.charges_body(uow.session, state),
+        service.charges_etag(state),
+        if_none_match,
+    )
 
 
 @router.get(

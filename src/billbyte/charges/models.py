@@ -65,7 +65,11 @@ class ChargeChange(Base):
     """The change feed: every change to an open line, in commit order per MSP."""
 
     __tablename__ = "charge_changes"
-    __table_args__ = (Index("ix_charge_changes_feed", "msp_id", "seq"),)
+    __table_args__ = (
+        Index("ix_charge_changes_feed", "msp_id", "seq"),
+        # The last change of one customer's period: what the charges ETag is made from.
+        Index("ix_charge_changes_customer_period", "customer_id", "period", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

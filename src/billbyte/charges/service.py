@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billbyte import __version__
 from billbyte.auth.subject import AuthSubject
 from billbyte.charges.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
 from billbyte.charges.schemas import (
@@ -30,17 +35,100 @@ def _text(value: Decimal) -> str:
     return format_amount(value)
 
 
+@dataclass(frozen=True)
+class ChargesState:
+    """What, besides the lines themselves, a customer's charges of a period say: read in one
+    query, and enough to tell whether the lines changed (``last_change``)."""
+
+    msp_id: str
+    customer_id: str
+    customer_currency: str
+    period: str
+    last_change: int | None  # the period's last change-feed entry: every line write has one
+    closed: bool
+    rating_status: str | None
+    rating_message: str | None
+    rated_at: datetime | None
+    usage_lines: int | None
+
+
+def charges_state(
+    session: Session, subject: AuthSubject, customer_id: str, period: str
+) -> ChargesState:
+    """The customer's (404 for another MSP's) charges state of ``period``."""
+    validate_period(period)
+    customer = customers.get_customer(session, subject.msp_id, customer_id)
+
+    def rating(column: Any) -> Any:
+        return (
+            select(column)
+            .where(RatingState.customer_id == customer.id, RatingState.period == period)
+            .scalar_subquery()
+        )
+
+    row = session.execute(
+        select(
+            select(func.max(ChargeChange.seq))
+            .where(ChargeChange.customer_id == customer.id, ChargeChange.period == period)
+            .scalar_subquery(),
+            select(ClosedPeriod.id)
+            .where(ClosedPeriod.customer_id == customer.id, ClosedPeriod.period == period)
+            .scalar_subquery(),
+            rating(RatingState.status),
+            rating(RatingState.message),
+            rating(RatingState.rated_at),
+            rating(RatingState.usage_lines),
+        )
+    ).one()
+    return ChargesState(
+        msp_id=subject.msp_id,
+        customer_id=customer.id,
+        customer_currency=customer.currency,
+        period=period,
+        last_change=row[0],
+        closed=row[1] is not None,
+        rating_status=row[2],
+        rating_message=row[3],
+        rated_at=row[4],
+        usage_lines=row[5],
+    )
+
+
+def charges_etag(state: ChargesState) -> str:
+    """A strong ETag of the charges body: it depends on nothing but the state (the lines
+    through ``last_change``: the ledger records a change for every line it writes, and an
+    MSP's changes commit in order) and this version's way of writing it."""
+    parts = [
+        __version__,
+        state.msp_id,
+        state.customer_id,
+        state.customer_currency,
+        state.period,
+        state.last_change,
+        state.closed,
+        state.rating_status,
+        state.rating_message,
+        state.rated_at.isoformat() if state.rated_at else None,
+        state.usage_lines,
+    ]
+    digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+    return f'"{digest}"'
+
+
 def customer_charges(
     session: Session, subject: AuthSubject, customer_id: str, period: str
 ) -> ChargesOut:
-    validate_period(period)
-    customer = customers.get_customer(session, subject.msp_id, customer_id)
+    return charges_body(session, charges_state(session, subject, customer_id, period))
+
+
+def charges_body(session: Session, state: ChargesState) -> ChargesOut:
+    period = state.period
     lines = list(
         session.scalars(
             select(ChargeLine)
             .where(
-                ChargeLine.customer_id == customer.id,
-                ChargeLine.msp_id == subject.msp_id,
+                ChargeLine.customer_id == state.customer_id,
+                ChargeLine.msp_id == state.msp_id,
                 ChargeLine.period == period,
             )
             .order_by(ChargeLine.vendor, ChargeLine.service_name, ChargeLine.line_key)
@@ -48,7 +136,7 @@ def customer_charges(
     )
     # The lines' own currency: after a change of the customer's currency they stay in the
     # old one until re-rated (or for good, in a closed period).
-    currency = lines[0].currency if lines else customer.currency
+    currency = lines[0].currency if lines else state.customer_currency
     amounts, total = allocate(
         [line.sell_local for line in lines], currency, [line.line_key for line in lines]
     )
@@ -83,26 +171,17 @@ def customer_charges(
                 rule_ids=list(line.rule_ids or []),
             )
         )
-    state = session.scalar(
-        select(RatingState).where(
-            RatingState.customer_id == customer.id, RatingState.period == period
-        )
-    )
-    closed = session.scalar(
-        select(ClosedPeriod.id).where(
-            ClosedPeriod.customer_id == customer.id, ClosedPeriod.period == period
-        )
-    )
+    rated = state.rating_status is not None
     return ChargesOut(
-        customer_id=customer.id,
+        customer_id=state.customer_id,
         period=period,
         currency=currency,
-        status="closed" if closed else "open",
+        status="closed" if state.closed else "open",
         rating={
-            "status": state.status if state else "not_rated",
-            "message": state.message if state else None,
-            "rated_at": state.rated_at.isoformat() if state else None,
-            "usage_lines": state.usage_lines if state else 0,
+            "status": state.rating_status if rated else "not_rated",
+            "message": state.rating_message if rated else None,
+            "rated_at": state.rated_at.isoformat() if state.rated_at else None,
+            "usage_lines": state.usage_lines if rated else 0,
         },
         total=_text(total),
         total_exact=_text(sum((li.sell_local for li in lines), Decimal(0))),

@@ -130,9 +130,20 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# Made once per engine, not per unit of work (every request opens one or two), and kept
+# on the engine itself: a cache beside it would keep disposed engines (tests make one per
+# test) alive through the values' references to them.
+_READ_ONLY_ENGINE = "_billbyte_read_only_engine"
+_SESSION_FACTORY = "_billbyte_session_factory"
+
+
 def read_only_engine(engine: Engine) -> Engine:
     """The same engine and pool, whose transactions are readers (deferred on SQLite)."""
-    return engine.execution_options(**{READ_ONLY: True})
+    found: Engine | None = getattr(engine, _READ_ONLY_ENGINE, None)
+    if found is None:
+        found = engine.execution_options(**{READ_ONLY: True})
+        setattr(engine, _READ_ONLY_ENGINE, found)
+    return found
 
 
 @lru_cache(maxsize=8)
@@ -141,4 +152,8 @@ def engine_for(url: str) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+    found: sessionmaker[Session] | None = getattr(engine, _SESSION_FACTORY, None)
+    if found is None:
+        found = sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+        setattr(engine, _SESSION_FACTORY, found)
+    return found
