@@ -182,6 +182,27 @@ class CreditNoteLineIn(BaseModel):
         "net of tax for an invoice-mode invoice (the credit note adds its tax).",
         examples=["25.00"],
     )
+    tax_rate: str | None = Field(
+        default=None,
+        description="Invoice mode: the invoice's tax rate this line credits, in percent as "
+        "the invoice's `taxes` name it (`\"19\"`). Without it, a line credits the invoice's one "
+        "rate, or, on an invoice of several rates, each rate in proportion to what is left "
+        "of it. A statement-mode invoice has no rates to name.",
+        examples=["19"],
+    )
+    tax_category: Literal["S", "E", "AE", "Z"] | None = Field(
+        default=None,
+        description="Invoice mode: the category of the rate this line credits (EN 16931: S "
+        "standard, E exempt, AE reverse charge, Z zero rated), needed only where the "
+        "invoice has two rates of one percent (`E` and `Z` at 0 %).",
+    )
+
+    @field_validator("tax_rate")
+    @classmethod
+    def _percent(cls, value: str | None) -> str | None:
+        if value is not None and not 0 <= parse_decimal(value, "tax_rate") <= 100:
+            raise ValueError("tax_rate must be a percent from 0 to 100")
+        return value
 
     @field_validator("amount")
     @classmethod
