@@ -70,6 +70,36 @@ class InvoiceRunOut(BaseModel):
     finished_at: datetime | None
 
 
+class BlockedCustomerOut(BaseModel):
+    customer_id: str
+    external_id: str
+    name: str
+    missing: list[str] = Field(
+        description="What the invoice would lack: billing-details fields as the run names "
+        "them (`buyer.city`, `buyer.tax_id`, ...), and `tax_rate` when the customer's "
+        "country has no tax rate on the issue date.",
+        examples=[["buyer.address_line1", "buyer.city"]],
+    )
+    message: str = Field(description="What the run's `errors` would say of the customer.")
+
+
+class InvoiceReadinessOut(BaseModel):
+    object: str = "invoice_readiness"
+    period: str
+    mode: str = Field(description="statement (nothing is ever refused) or invoice")
+    ready: bool = Field(description="True when a run of the period would refuse nothing.")
+    seller_missing: list[str] = Field(
+        description="Billing-profile fields a run would refuse the whole period for "
+        "(409 `invoice_incomplete`)."
+    )
+    customers_checked: int = Field(
+        description="Customers with open charges whose billing period ends with `period`."
+    )
+    blocked: list[BlockedCustomerOut] = Field(
+        description="Those of them whose invoice would stay a draft, by customer id."
+    )
+
+
 class FxRateOut(BaseModel):
     base: str = Field(description="The currency converted from (the vendor's).")
     quote: str = Field(description="The currency converted to (the customer's).")
