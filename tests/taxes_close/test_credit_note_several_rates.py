@@ -208,3 +208,29 @@ def test_the_per_rate_tax_in_csv_pdf_and_e_invoice(billing: Billing) -> None:
     ]  # fmt: skip
     assert sorted(subtotals) == [("19", "500.00", "95.00"), ("7", "117.28", "8.21")]
     assert tenant.get(f"/v1/invoices/{note['id']}/facturx.pdf").status_code == 200
+
+
+def test_two_rates_of_one_percent_need_the_category() -> None:
+    """An invoice with exempt and zero-rated lines has two 0 % rates: a line naming "0"
+    alone is ambiguous; with its category it is not."""
+    import pytest
+
+    from billbyte.invoicing.credit_notes import _named_rate
+    from billbyte.invoicing.schemas import CreditNoteLineIn
+    from billbyte.kit.errors import InvalidInput
+
+    invoice = Invoice(mode=TAX_INVOICE, number="INV-0")
+    taxes: list[Any] = [
+        {"category": "E", "rate": "0", "name": "VAT", "taxable": "10.00", "tax": "0.00",
+         "note": "Art. 132"},
+        {"category": "Z", "rate": "0", "name": "VAT", "taxable": "5.00", "tax": "0.00",
+         "note": None},
+    ]  # fmt: skip
+    zero = CreditNoteLineIn(description="x", amount="1.00", tax_rate="0")
+    with pytest.raises(InvalidInput) as refused:
+        _named_rate(invoice, taxes, 0, zero)
+    assert refused.value.code == "credit_tax_rate_ambiguous"
+    named = CreditNoteLineIn(description="x", amount="1.00", tax_rate="0", tax_category="Z")
+    assert _named_rate(invoice, taxes, 0, named) == ("Z", Decimal(0))
+    by_category = CreditNoteLineIn(description="x", amount="1.00", tax_category="E")
+    assert _named_rate(invoice, taxes, 0, by_category) == ("E", Decimal(0))
