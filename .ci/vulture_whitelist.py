@@ -104,6 +104,7 @@ statuses  # portal.budgets.BudgetsPage: portal/templates/budgets/list.html
 # Console page data read by the templates (console/*_views.py dataclasses)
 actions  # console.customers_views.CustomerPage
 portal_users  # console.customers_views.CustomerPage
+invoice_blockers  # console.customers_views.CustomerPage (the customer page template)
 consequence  # console.customers_views.ActionPreview
 imports  # console.partners_views.UploadPage
 reconciliation  # console.partners_views.ImportPage

@@ -245,8 +245,8 @@ def test_partial_credits_never_take_more_tax_than_the_invoice_had() -> None:
 
     earlier: list[TaxSummary] = []
     taxes = []
-    for amount, last in (("0.06", False),) * 4 + (("0.02", True),):
-        note = credit([line(amount)], "EUR", [summary], earlier, last=last)
+    for amount in ("0.06",) * 4 + ("0.02",):
+        note = credit([line(amount)], "EUR", [summary], earlier)
         earlier += note.taxes
         taxes.append(note.tax_total)
     assert taxes == [Decimal(t) for t in ("-0.02", "-0.02", "-0.02", "0.00", "0.00")]

@@ -1,5 +1,7 @@
 """Taxes of a document: independent per-rate computation (hand-written expectations)."""
 
+import re
+from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -105,7 +107,7 @@ def test_property_credit_notes_in_parts_give_back_exactly_the_invoices_tax(
     for index, cents in enumerate(parts):
         amount = Decimal(cents) / 100
         last = index == len(parts) - 1
-        t = credit([line(1, str(-amount))], "EUR", [original], earlier, last=last)  # type: ignore[list-item]
+        t = credit([line(1, str(-amount))], "EUR", [original], earlier)  # type: ignore[list-item]
         tax = -Decimal(t.taxes[0]["tax"])
         share = (amount * Decimal(rate) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
         assert Decimal(0) <= tax <= invoice_tax - given_back
@@ -115,3 +117,141 @@ def test_property_credit_notes_in_parts_give_back_exactly_the_invoices_tax(
         given_back += tax
         earlier.extend(t.taxes)
     assert given_back == invoice_tax
+
+
+CENT = Decimal("0.01")
+RATE_POOL = [("S", "19"), ("S", "7"), ("S", "25.5"), ("S", "5.5"), ("Z", "0"), ("E", "0")]
+
+
+def _half_even(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(range(len(RATE_POOL))), st.integers(1, 10**6)),
+        min_size=2,
+        max_size=4,
+        unique_by=lambda rate: rate[0],
+    ),
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(1, 10**6), st.none() | st.integers(0, 3)),
+            min_size=1,
+            max_size=3,
+        ),
+        max_size=5,
+    ),
+)
+def test_property_credit_notes_of_a_several_rate_invoice_give_back_each_rate_exactly(
+    invoice_rates: list[tuple[int, int]], notes: list[list[tuple[int, int | None]]]
+) -> None:
+    """An invoice of several rates credited by any notes — lines naming a rate, lines shared
+    in proportion to what is left of each rate — then a last note of all that is left: no
+    rate is ever credited beyond its base or its tax, each line's parts add up to it and are
+    within a cent of their exact share, each rate's tax is its part x rate rounded half-even
+    (never more than is left, exactly the rest when the rate's base is used up), and in the
+    end each rate's base and tax come back to the cent."""
+    from billbyte.invoicing.taxation import rate_parts
+
+    keys = [(RATE_POOL[i][0], Decimal(RATE_POOL[i][1])) for i, _ in invoice_rates]
+    base = {key: Decimal(cents) / 100 for key, (_, cents) in zip(keys, invoice_rates, strict=True)}
+    tax = {key: _half_even(base[key] * key[1] / 100) for key in keys}
+    summaries: list[Any] = [
+        {"category": c, "rate": RATE_POOL[i][1], "name": "VAT", "taxable": str(base[(c, r)]),
+         "tax": str(tax[(c, r)]), "note": None}
+        for (i, _), (c, r) in zip(invoice_rates, keys, strict=True)
+    ]  # fmt: skip
+    net_back = dict.fromkeys(keys, Decimal(0))
+    tax_back = dict.fromkeys(keys, Decimal(0))
+    earlier: list[Any] = []
+    rest_all = [[(10**9, None)]]  # the last note: everything left, in proportion
+    for note in [*notes, *rest_all]:
+        # What the requests may ask (the API refuses more): named lines first, then shares.
+        rest = {key: base[key] - net_back[key] for key in keys}
+        requests: list[tuple[Decimal, Any]] = []
+        for cents, named in note:
+            if named is not None:
+                key = keys[named % len(keys)]
+                amount = min(Decimal(cents) / 100, rest[key])
+                if amount > 0:
+                    rest[key] -= amount
+                    requests.append((amount, key))
+        unnamed_rest = sum(rest.values(), Decimal(0))  # no rate's rest is ever negative
+        for wanted in [Decimal(c) / 100 for c, named in note if named is None]:
+            amount = min(wanted, unnamed_rest)
+            if amount > 0:
+                unnamed_rest -= amount
+                requests.append((amount, None))
+        if not requests:
+            continue
+        left = {key: base[key] - net_back[key] for key in keys}
+        parts = rate_parts(requests, left, "EUR")
+        # what is left of each rate for the shared lines: after the named ones, then after
+        # each shared line's rounded parts
+        rest = dict(left)
+        for amount, key in requests:
+            if key is not None:
+                rest[key] -= amount
+        lines = []
+        for (amount, named_key), shares in zip(requests, parts, strict=True):
+            assert sum((s for _, s in shares), Decimal(0)) == amount
+            if named_key is None:
+                whole = sum((r for r in rest.values() if r > 0), Decimal(0))
+                for key, share in shares:
+                    assert abs(share - amount * rest[key] / whole) < CENT
+                    assert share <= rest[key]
+                for key, share in shares:
+                    rest[key] -= share
+            else:
+                assert [k for k, _ in shares] == [named_key]
+            for key, share in shares:
+                lines.append(replace(line(len(lines) + 1, str(-share)),
+                                     tax_category=key[0], tax_rate=key[1]))  # fmt: skip
+        t = credit(lines, "EUR", summaries, earlier)
+        note_net = dict.fromkeys(keys, Decimal(0))
+        for credit_line in t.lines:
+            note_net[(credit_line.tax_category, credit_line.tax_rate)] -= credit_line.amount
+        note_tax = Decimal(0)
+        for summary in t.taxes:
+            key = (summary["category"], Decimal(summary["rate"]))
+            given = -Decimal(summary["tax"])
+            net = -Decimal(summary["taxable"])
+            assert net == note_net[key] > 0
+            tax_left = tax[key] - tax_back[key]
+            if net == base[key] - net_back[key]:
+                assert given == tax_left
+            else:
+                assert given == min(_half_even(net * key[1] / 100), tax_left)
+            assert Decimal(0) <= given <= tax_left
+            net_back[key] += net
+            tax_back[key] += given
+            note_tax += given
+            assert net_back[key] <= base[key]
+        assert t.total == -(sum(note_net.values(), Decimal(0)) + note_tax)
+        earlier.extend(t.taxes)
+    assert net_back == base and tax_back == tax
+
+
+def test_a_rate_is_never_credited_beyond_its_base() -> None:
+    from billbyte.invoicing.taxation import CreditExceedsInvoice
+
+    summaries: list[Any] = [
+        {"category": "S", "rate": "19", "name": "VAT", "taxable": "100.00", "tax": "19.00",
+         "note": None},
+        {"category": "S", "rate": "7", "name": "VAT", "taxable": "50.00", "tax": "3.50",
+         "note": None},
+    ]  # fmt: skip
+    at_7 = replace(line(1, "-50.01"), tax_category="S", tax_rate=Decimal(7))
+    with pytest.raises(CreditExceedsInvoice, match=re.escape("VAT 7 % (S): 50.00 left")):
+        credit([at_7], "EUR", summaries, [])
+    # 120 of 150 in proportion: 80.00 at 19 %, 40.00 at 7 % (100 : 50)
+    from billbyte.invoicing.taxation import rate_parts, split_by_rate
+
+    left = {("S", Decimal(19)): Decimal("100.00"), ("S", Decimal(7)): Decimal("50.00")}
+    assert rate_parts([(Decimal("120.00"), None)], left, "EUR") == [
+        [(("S", Decimal(7)), Decimal("40.00")), (("S", Decimal(19)), Decimal("80.00"))]
+    ]
+    with pytest.raises(CreditExceedsInvoice, match=re.escape("150.00 left")):
+        split_by_rate(Decimal("150.01"), left, "EUR")

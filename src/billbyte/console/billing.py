@@ -47,6 +47,7 @@ def _profile_page(
         page_brand = brand(uow.session, subject)
         stored_profile = views.profile_values(uow.session, subject.msp_id)
         stored_settings = views.settings_values(uow.session, subject.msp_id)
+        not_ready = views.readiness_of(uow.session, acting(subject), utcnow().date())
     return PAGES.render(
         request,
         "billing/profile.html",
@@ -61,6 +62,7 @@ def _profile_page(
         notices=notices(done, DONE),
         modes=views.MODES,
         groupings=views.GROUPINGS,
+        not_ready=not_ready,
     )
 
 

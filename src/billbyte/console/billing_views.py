@@ -7,6 +7,7 @@ overlaps) and the roles; a form only hands them its text."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,10 +16,13 @@ from starlette.datastructures import FormData
 from billbyte.auth.subject import AuthSubject
 from billbyte.console.admin_views import validated
 from billbyte.console.common import text
+from billbyte.invoicing import readiness
 from billbyte.invoicing import settings as invoice_settings
+from billbyte.invoicing.cycles import add_months
 from billbyte.invoicing.schemas import InvoiceSettingsIn, InvoiceSettingsOut
 from billbyte.kit.errors import BillByteError, InvalidInput
 from billbyte.kit.money import plain_decimal
+from billbyte.kit.periods import Period
 from billbyte.taxes import service as taxes
 from billbyte.taxes.models import TaxRate
 from billbyte.tenancy import service as tenancy
@@ -90,6 +94,17 @@ def save_settings(session: Session, subject: AuthSubject, form: FormData) -> Inv
         },
     )
     return invoice_settings.to_out(invoice_settings.set_settings(session, subject, data))
+
+
+def readiness_of(session: Session, subject: AuthSubject, today: date) -> list[readiness.Readiness]:
+    """What invoice runs of last month and this month would refuse today
+    (``GET /v1/invoices/readiness``), for the periods where anything would be."""
+    this_month = str(Period.of(today))
+    found = [
+        readiness.readiness(session, subject, period)
+        for period in (add_months(this_month, -1), this_month)
+    ]
+    return [item for item in found if not item.ready]
 
 
 # --- tax rates ------------------------------------------------------------------------------

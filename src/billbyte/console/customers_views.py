@@ -27,6 +27,7 @@ from billbyte.customers import service as customer_service
 from billbyte.customers.models import Customer, CustomerVendor
 from billbyte.customers.schemas import BillingDetailsOut, TaxTreatment
 from billbyte.customers.service import BILLING_FIELDS
+from billbyte.invoicing import readiness
 from billbyte.invoicing import views as invoices
 from billbyte.invoicing.views import InvoiceView
 from billbyte.kit.clock import utcnow
@@ -100,6 +101,8 @@ class CustomerPage:
     actions: list[ServiceAction]
     portal_users: list[PortalUser]
     billing: BillingDetailsOut
+    # invoice mode: what keeps this period's invoice a draft (readiness.customer_readiness)
+    invoice_blockers: list[str]
 
 
 def customer_page(
@@ -125,6 +128,7 @@ def customer_page(
         actions=connectors.actions_for(session, subject, customer.id),
         portal_users=users.list_for_customer(session, subject.msp_id, customer.id),
         billing=customer_service.billing_details(session, subject, customer.id),
+        invoice_blockers=readiness.customer_readiness(session, customer, period),
     )
 
 

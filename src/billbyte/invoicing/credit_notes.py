@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
 
@@ -21,7 +22,7 @@ from billbyte.invoicing.models import (
 )
 from billbyte.invoicing.numbering import CREDIT_NOTE_SERIES, next_number
 from billbyte.invoicing.parties import TaxSummary
-from billbyte.invoicing.schemas import CreditNoteCreate
+from billbyte.invoicing.schemas import CreditNoteCreate, CreditNoteLineIn
 from billbyte.invoicing.views import (
     DRAFT_PREFIX,
     InvoiceView,
@@ -35,6 +36,7 @@ from billbyte.kit.errors import InvalidInput
 from billbyte.kit.ids import new_id
 from billbyte.kit.money import parse_decimal, round_money
 from billbyte.kit.repository import get_owned
+from billbyte.tenancy.repository import current_logo_version
 from billbyte.webhooks import service as webhooks
 
 
@@ -66,13 +68,15 @@ def create_credit_note(
                 field=f"lines.{index}.amount",
             )
         amounts.append(amount)
+    taxed = invoice.mode == TAX_INVOICE
+    invoice_taxes = cast(list[TaxSummary], invoice.taxes or []) if taxed else []
+    named = [_named_rate(invoice, invoice_taxes, i, line) for i, line in enumerate(data.lines)]
     # The counter's row lock serialises the MSP's credit notes: two at once cannot both
     # take the last of an invoice's balance.
     number = next_number(session, subject.msp_id, CREDIT_NOTE_SERIES)
     earlier = list(
         session.scalars(select(Invoice).where(Invoice.credited_invoice_id == invoice.id))
     )
-    taxed = invoice.mode == TAX_INVOICE
     # An invoice-mode invoice is credited by net amounts (its tax follows); a statement by
     # amounts of its total. Credit notes of invoice-mode invoices written before they carried
     # tax have no subtotal: their total was net.
@@ -94,55 +98,39 @@ def create_credit_note(
             code="credit_exceeds_invoice",
             field="lines",
         )
-    lines = [
-        DocumentLine(
-            position=index + 1,
-            kind="credit",
-            description=line.description,
-            vendor=None,
-            vendor_reference=invoice.number,
-            service_name=None,
-            charge_category=None,
-            quantity=None,
-            unit=None,
-            unit_price=None,
-            amount=-amount,
-            amount_exact=-amount,
-            currency=invoice.currency,
-            period=invoice.period_end,
-            service_start=None,
-            service_end=None,
-            original_period=None,
-            fx_rates=[],
-        )
-        for index, (line, amount) in enumerate(zip(data.lines, amounts, strict=True))
-    ]
-    tax_fields: dict[str, Any] = {}
+    seller = _seller_snapshot(session, invoice)
+    tax_fields: dict[str, Any] = {"seller": seller}
     if taxed:
+        credited_taxes = [t for n in earlier for t in cast(list[TaxSummary], n.taxes or [])]
+        untaxed_net = -sum((n.total for n in earlier if n.subtotal is None), Decimal(0))
+        left = taxation.left_to_credit(invoice_taxes, credited_taxes, untaxed_net)
         try:
+            lines = _rated_lines(invoice, data, amounts, named, left)
             taxes = taxation.credit(
-                lines,
-                invoice.currency,
-                cast(list[TaxSummary], invoice.taxes or []),
-                [t for n in earlier for t in cast(list[TaxSummary], n.taxes or [])],
-                last=total == remaining,
+                lines, invoice.currency, invoice_taxes, credited_taxes, untaxed_net=untaxed_net
             )
-        except taxation.CreditNeedsOneRate as exc:
+        except taxation.CreditExceedsInvoice as exc:
             raise InvalidInput(
-                f"Invoice {invoice.number}: {exc}, and a credit line does not say which "
-                "rate it credits: a credit note needs an invoice of exactly one rate.",
-                code="credit_note_several_tax_rates",
+                f"Cannot credit {total} {invoice.currency} of invoice {invoice.number} as "
+                f"asked: {exc}.",
+                code="credit_exceeds_invoice",
+                field="lines",
             ) from exc
         lines = [*taxes.lines, *taxes.tax_lines]
         total = -taxes.total
         tax_fields = {
             "mode": TAX_INVOICE,
-            "seller": invoice.seller,
+            "seller": seller,
             "buyer": invoice.buyer,
             "subtotal": taxes.subtotal,
             "tax_total": taxes.tax_total,
             "taxes": [dict(t) for t in taxes.taxes],
         }
+    else:
+        lines = [
+            _credit_line(invoice, index + 1, line.description, amount)
+            for index, (line, amount) in enumerate(zip(data.lines, amounts, strict=True))
+        ]
     now = utcnow()
     note = Invoice(
         id=new_id("cn"),
@@ -187,3 +175,102 @@ def create_credit_note(
     )
     webhooks.emit(session, subject.msp_id, "invoice.finalized", summary)
     return view
+
+
+def _seller_snapshot(session: Session, invoice: Invoice) -> dict[str, Any]:
+    """The credited invoice's seller, with the logo the brand shows now: a credit note shows
+    the logo of its own issue forever (``views.logo_uri`` reads the version named here), as
+    an invoice shows the logo of its close."""
+    seller: dict[str, Any] = dict(invoice.seller or {"legal_name": invoice.seller_name})
+    seller.pop("logo_version", None)
+    logo = current_logo_version(session, invoice.msp_id)
+    if logo is not None:
+        seller["logo_version"] = str(logo)
+    return seller
+
+
+def _named_rate(
+    invoice: Invoice, invoice_taxes: list[TaxSummary], index: int, line: CreditNoteLineIn
+) -> taxation.RateKey | None:
+    """The invoice's rate a credit line names (``tax_rate``, ``tax_category``), or None."""
+    if line.tax_rate is None and line.tax_category is None:
+        return None
+    where = f"lines.{index}"
+    if invoice.mode != TAX_INVOICE:
+        raise InvalidInput(
+            f"{where}: invoice {invoice.number} is a statement (no tax): a credit line "
+            "cannot name a tax rate.",
+            code="credit_tax_rate_unknown",
+            field=f"{where}.tax_rate",
+        )
+    percent = None if line.tax_rate is None else parse_decimal(line.tax_rate, "tax_rate")
+    keys = [taxation.rate_key(t) for t in invoice_taxes]
+    found = [
+        (category, rate)
+        for category, rate in keys
+        if (percent is None or rate == percent)
+        and (line.tax_category is None or category == line.tax_category)
+    ]
+    if len(found) == 1:
+        return found[0]
+    rates = ", ".join(taxation.rate_label(key) for key in sorted(keys)) or "none"
+    if found:
+        raise InvalidInput(
+            f"{where}: invoice {invoice.number} has several rates of {line.tax_rate} % "
+            f"({rates}): name the tax_category too.",
+            code="credit_tax_rate_ambiguous",
+            field=f"{where}.tax_category",
+        )
+    raise InvalidInput(
+        f"{where}: invoice {invoice.number} has no such tax rate; its rates: {rates}.",
+        code="credit_tax_rate_unknown",
+        field=f"{where}.tax_rate",
+    )
+
+
+def _rated_lines(
+    invoice: Invoice,
+    data: CreditNoteCreate,
+    amounts: list[Decimal],
+    named: list[taxation.RateKey | None],
+    left: dict[taxation.RateKey, Decimal],
+) -> list[DocumentLine]:
+    """The note's net lines, each at one of the invoice's rates (``taxation.rate_parts``):
+    a request line shared among several rates becomes one line per rate, its description
+    ending with the rate."""
+    parts = taxation.rate_parts(list(zip(amounts, named, strict=True)), left, invoice.currency)
+    rated: list[DocumentLine] = []
+    for line, key, shares in zip(data.lines, named, parts, strict=True):
+        for rate, share in shares:
+            description = line.description
+            if key is None and len(left) > 1:
+                suffix = f" — {taxation.rate_label(rate)}"
+                description = description[: 500 - len(suffix)] + suffix
+            credit_line = _credit_line(invoice, len(rated) + 1, description, share)
+            rated.append(replace(credit_line, tax_category=rate[0], tax_rate=rate[1]))
+    return rated
+
+
+def _credit_line(
+    invoice: Invoice, position: int, description: str, amount: Decimal
+) -> DocumentLine:
+    return DocumentLine(
+        position=position,
+        kind="credit",
+        description=description,
+        vendor=None,
+        vendor_reference=invoice.number,
+        service_name=None,
+        charge_category=None,
+        quantity=None,
+        unit=None,
+        unit_price=None,
+        amount=-amount,
+        amount_exact=-amount,
+        currency=invoice.currency,
+        period=invoice.period_end,
+        service_start=None,
+        service_end=None,
+        original_period=None,
+        fx_rates=[],
+    )

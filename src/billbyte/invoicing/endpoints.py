@@ -4,10 +4,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, OptionalPeriodQuery, Uow
+from billbyte.api.deps import DEFAULT_PAGE, Cursor, Limit, OptionalPeriodQuery, PeriodQuery, Uow
 from billbyte.api.responses import CONFLICT, READ, READ_ONE, WRITE
 from billbyte.auth.deps import Subject
-from billbyte.invoicing import credit_notes, runs, settings, views
+from billbyte.invoicing import credit_notes, readiness, runs, settings, views
 from billbyte.invoicing.csv_documents import render_csv
 from billbyte.invoicing.einvoice import service as einvoice
 from billbyte.invoicing.pdf import render_pdf
@@ -16,6 +16,7 @@ from billbyte.invoicing.schemas import (
     InvoiceDetail,
     InvoiceLinesOut,
     InvoiceOut,
+    InvoiceReadinessOut,
     InvoiceRunCreate,
     InvoiceRunOut,
     InvoiceSettingsIn,
@@ -117,6 +118,21 @@ def list_invoices(
         limit=limit,
     )
     return ListResponse.of(page, views.invoice_out)
+
+
+@router.get(
+    "/v1/invoices/readiness",
+    summary="Before a run: the customers whose invoice of a period would stay a draft",
+    description="Asks what an invoice run of `period` would refuse, without finalizing "
+    "anything: in invoice mode, the billing-profile fields the whole run would be refused "
+    "for (`seller_missing`), and each customer with open charges whose billing period ends "
+    "with `period` whose billing details lack a field a tax invoice needs, or whose country "
+    "has no tax rate (`blocked`). In statement mode nothing is refused.",
+    response_model=InvoiceReadinessOut,
+    responses=READ,
+)
+def get_readiness(period: PeriodQuery, subject: Subject, uow: Uow) -> InvoiceReadinessOut:
+    return readiness.readiness_out(readiness.readiness(uow.session, subject, period))
 
 
 # The downloads come before "/v1/invoices/{invoice_id}", which would match "x.csv" too.

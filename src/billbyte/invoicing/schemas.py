@@ -70,6 +70,36 @@ class InvoiceRunOut(BaseModel):
     finished_at: datetime | None
 
 
+class BlockedCustomerOut(BaseModel):
+    customer_id: str
+    external_id: str
+    name: str
+    missing: list[str] = Field(
+        description="What the invoice would lack: billing-details fields as the run names "
+        "them (`buyer.city`, `buyer.tax_id`, ...), and `tax_rate` when the customer's "
+        "country has no tax rate on the issue date.",
+        examples=[["buyer.address_line1", "buyer.city"]],
+    )
+    message: str = Field(description="What the run's `errors` would say of the customer.")
+
+
+class InvoiceReadinessOut(BaseModel):
+    object: str = "invoice_readiness"
+    period: str
+    mode: str = Field(description="statement (nothing is ever refused) or invoice")
+    ready: bool = Field(description="True when a run of the period would refuse nothing.")
+    seller_missing: list[str] = Field(
+        description="Billing-profile fields a run would refuse the whole period for "
+        "(409 `invoice_incomplete`)."
+    )
+    customers_checked: int = Field(
+        description="Customers with open charges whose billing period ends with `period`."
+    )
+    blocked: list[BlockedCustomerOut] = Field(
+        description="Those of them whose invoice would stay a draft, by customer id."
+    )
+
+
 class FxRateOut(BaseModel):
     base: str = Field(description="The currency converted from (the vendor's).")
     quote: str = Field(description="The currency converted to (the customer's).")
@@ -182,6 +212,27 @@ class CreditNoteLineIn(BaseModel):
         "net of tax for an invoice-mode invoice (the credit note adds its tax).",
         examples=["25.00"],
     )
+    tax_rate: str | None = Field(
+        default=None,
+        description="Invoice mode: the invoice's tax rate this line credits, in percent as "
+        "the invoice's `taxes` name it (`\"19\"`). Without it, a line credits the invoice's one "
+        "rate, or, on an invoice of several rates, each rate in proportion to what is left "
+        "of it. A statement-mode invoice has no rates to name.",
+        examples=["19"],
+    )
+    tax_category: Literal["S", "E", "AE", "Z"] | None = Field(
+        default=None,
+        description="Invoice mode: the category of the rate this line credits (EN 16931: S "
+        "standard, E exempt, AE reverse charge, Z zero rated), needed only where the "
+        "invoice has two rates of one percent (`E` and `Z` at 0 %).",
+    )
+
+    @field_validator("tax_rate")
+    @classmethod
+    def _percent(cls, value: str | None) -> str | None:
+        if value is not None and not 0 <= parse_decimal(value, "tax_rate") <= 100:
+            raise ValueError("tax_rate must be a percent from 0 to 100")
+        return value
 
     @field_validator("amount")
     @classmethod

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from billbyte.invoicing.documents import DocumentLine
 from billbyte.invoicing.parties import Buyer, TaxSummary
-from billbyte.kit.money import format_amount, plain_decimal, round_money
+from billbyte.kit.money import allocate, format_amount, plain_decimal, round_money
 
 REVERSE_CHARGE_NOTE = (
     "Reverse charge: VAT to be accounted for by the recipient "
@@ -96,7 +96,7 @@ def _tax_line(
     return DocumentLine(
         position=position,
         kind="tax",
-        description=f"VAT {plain_decimal(rate)} % ({category})",
+        description=rate_label((category, rate)),
         vendor=None,
         vendor_reference=None,
         service_name=None,
@@ -117,8 +117,79 @@ def _tax_line(
     )
 
 
-class CreditNeedsOneRate(Exception):
-    """The credited invoice has several tax rates: a credit line does not say which."""
+RateKey = tuple[str, Decimal]  # (EN 16931 category, percent) of one of an invoice's rates
+
+
+def rate_key(summary: TaxSummary) -> RateKey:
+    return summary["category"], Decimal(summary["rate"])
+
+
+def rate_label(key: RateKey) -> str:
+    """``VAT 19 % (S)``: how a rate is named in tax lines and messages."""
+    return f"VAT {plain_decimal(key[1])} % ({key[0]})"
+
+
+def left_to_credit(
+    invoice_taxes: list[TaxSummary], credited_taxes: list[TaxSummary], untaxed_net: Decimal
+) -> dict[RateKey, Decimal]:
+    """The net left to credit at each of the invoice's rates: its taxable amount less the
+    (negative) taxable amounts of the earlier credit notes at that rate. ``untaxed_net`` is
+    the net of earlier credit notes written before credit notes carried tax (one-rate
+    invoices only, as every invoice then was): it is taken from the invoice's one rate."""
+    left = {rate_key(t): Decimal(t["taxable"]) for t in invoice_taxes}
+    for earlier in credited_taxes:
+        key = rate_key(earlier)
+        if key in left:
+            left[key] += Decimal(earlier["taxable"])
+    if untaxed_net and len(left) == 1:
+        [key] = left
+        left[key] -= untaxed_net
+    return left
+
+
+def split_by_rate(
+    amount: Decimal, left: dict[RateKey, Decimal], currency: str
+) -> dict[RateKey, Decimal]:
+    """A net credit not naming a rate, shared among the rates in proportion to what is left
+    of each (only rates with something left), each share rounded so the shares add up to
+    ``amount`` exactly (``kit.money.allocate``, largest remainder). No share exceeds what is
+    left of its rate when ``amount`` is at most what is left in all: each exact share is
+    below its rate's rest and is moved by less than one minor unit, onto a minor unit."""
+    open_rates = sorted(key for key, rest in left.items() if rest > 0)
+    whole = sum((left[key] for key in open_rates), Decimal(0))
+    if not open_rates or amount > whole:
+        raise CreditExceedsInvoice(f"{format_amount(max(whole, Decimal(0)))} left")
+    exact = [amount * left[key] / whole for key in open_rates]
+    shares, _ = allocate(exact, currency, [f"{c}\x1f{r}" for c, r in open_rates])
+    return {key: share for key, share in zip(open_rates, shares, strict=True) if share}
+
+
+def rate_parts(
+    requests: list[tuple[Decimal, RateKey | None]], left: dict[RateKey, Decimal], currency: str
+) -> list[list[tuple[RateKey, Decimal]]]:
+    """The (rate, net) parts of each credit line ``(amount, named rate or None)``. A line
+    naming its rate credits that rate; on a one-rate invoice every line credits the one
+    rate; otherwise a line is shared among the rates in proportion to what is left of each
+    after the lines that name theirs and the lines before it (``split_by_rate``). Whether a
+    rate is credited beyond its base is ``credit``'s check."""
+    rest = dict(left)
+    for amount, key in requests:
+        if key is not None:
+            rest[key] -= amount
+    parts: list[list[tuple[RateKey, Decimal]]] = []
+    for amount, key in requests:
+        if key is not None or len(left) == 1:
+            parts.append([(key if key is not None else next(iter(left)), amount)])
+            continue
+        shares = split_by_rate(amount, rest, currency)
+        for rate, share in shares.items():
+            rest[rate] -= share
+        parts.append(sorted(shares.items()))
+    return parts
+
+
+class CreditExceedsInvoice(Exception):
+    """A credit of more than is left of the invoice (at a rate, or in all)."""
 
 
 def credit(
@@ -127,34 +198,67 @@ def credit(
     invoice_taxes: list[TaxSummary],
     credited_taxes: list[TaxSummary],
     *,
-    last: bool,
+    untaxed_net: Decimal = Decimal(0),
 ) -> Taxation:
-    """The taxes of a credit note against an invoice-mode invoice (``lines`` are its
-    negative net lines, rounded to the currency).
+    """The taxes of a credit note against an invoice-mode invoice. ``lines`` are its
+    negative net lines, rounded to the currency, each with the category and rate it credits
+    (``tax_category``/``tax_rate``, one of the invoice's; a line without them credits the
+    invoice's one rate).
 
     The rate, category, name and note are the credited invoice's own (``invoice_taxes``, its
-    per-rate summary written at close), never today's rate table. The tax is the credited
-    net x rate / 100 rounded once with the project's rule (``round_money``), as at close,
-    but never more than what is left of the invoice's tax after the earlier credit notes
-    (``credited_taxes``, their negative summaries); the note that credits the last of the
-    invoice's net (``last``) takes exactly the rest of its tax, so crediting an invoice in full, at
-    once or in parts, gives exactly the negative of its taxes and its total.
+    per-rate summary written at close), never today's rate table. Per rate, the tax is the
+    credited net x rate / 100 rounded once with the project's rule (``round_money``), as at
+    close, but never more than what is left of that rate's tax after the earlier credit
+    notes (``credited_taxes``, their negative summaries); the note that credits the last of
+    a rate's net takes exactly the rest of that rate's tax, so crediting an invoice in full,
+    at once or in parts, gives exactly the negative of its taxes and its total, rate by rate.
+    Raises ``CreditExceedsInvoice`` when a rate's net would be credited beyond its base.
     """
-    if len(invoice_taxes) != 1:
-        raise CreditNeedsOneRate(f"the invoice has {len(invoice_taxes)} tax rates")
-    [original] = invoice_taxes
-    category, rate = original["category"], Decimal(original["rate"])
-    invoice_tax = Decimal(original["tax"])
-    same = [t for t in credited_taxes if (t["category"], Decimal(t["rate"])) == (category, rate)]
-    tax_before = -sum((Decimal(t["tax"]) for t in same), Decimal(0))
-    taxed = [replace(line, tax_category=category, tax_rate=rate) for line in lines]
-    net = -sum((round_money(line.amount, currency) for line in lines), Decimal(0))
-    tax_left = invoice_tax - tax_before
-    tax = tax_left if last else min(round_money(net * rate / 100, currency), tax_left)
+    originals = {rate_key(t): t for t in invoice_taxes}
+    left = left_to_credit(invoice_taxes, credited_taxes, untaxed_net)
+    taxed: list[DocumentLine] = []
+    for line in lines:
+        if line.tax_category is None or line.tax_rate is None:
+            if len(originals) != 1:
+                raise ValueError("a credit line of a several-rate invoice names its rate")
+            [(category, rate)] = originals
+            line = replace(line, tax_category=category, tax_rate=rate)
+        if (line.tax_category, line.tax_rate) not in originals:
+            raise ValueError(f"the invoice has no rate {line.tax_category} {line.tax_rate}")
+        taxed.append(line)
+    net_by_rate: dict[RateKey, Decimal] = {}
+    for line in taxed:
+        key = (str(line.tax_category), Decimal(str(line.tax_rate)))
+        net_by_rate[key] = net_by_rate.get(key, Decimal(0)) - round_money(line.amount, currency)
     position = max((line.position for line in lines), default=0) + 1
     period = lines[0].period if lines else ""
-    negative_tax = Decimal(0) - tax  # 0 - 0.00 is 0.00, where -0.00 would print as "-0.00"
-    tax_line = _tax_line(position, category, rate, negative_tax, currency, period)
-    summary = _summary(category, rate, original["name"], -net, negative_tax, original["note"])
-    summary["rate"] = original["rate"]  # the invoice's own text
-    return Taxation(taxed, [tax_line], [summary], -net, negative_tax, -(net + tax))
+    tax_lines: list[DocumentLine] = []
+    taxes: list[TaxSummary] = []
+    net_total = tax_total = Decimal(0)
+    for key in sorted(net_by_rate):
+        net, original = net_by_rate[key], originals[key]
+        if net > left[key]:
+            raise CreditExceedsInvoice(
+                f"{rate_label(key)}: {format_amount(max(left[key], Decimal(0)))} left"
+            )
+        tax_before = -sum(
+            (Decimal(t["tax"]) for t in credited_taxes if rate_key(t) == key), Decimal(0)
+        )
+        tax_left = Decimal(original["tax"]) - tax_before
+        category, rate = key
+        if net == left[key]:  # the last of this rate's net: exactly the rest of its tax
+            tax = tax_left
+        else:
+            tax = min(round_money(net * rate / 100, currency), tax_left)
+        negative_tax = Decimal(0) - tax  # 0 - 0.00 is 0.00, where -0.00 would print as "-0.00"
+        tax_lines.append(
+            _tax_line(position + len(tax_lines), category, rate, negative_tax, currency, period)
+        )
+        summary = _summary(category, rate, original["name"], -net, negative_tax, original["note"])
+        summary["rate"] = original["rate"]  # the invoice's own text
+        taxes.append(summary)
+        net_total += net
+        tax_total += tax
+    return Taxation(
+        taxed, tax_lines, taxes, -net_total, Decimal(0) - tax_total, -(net_total + tax_total)
+    )

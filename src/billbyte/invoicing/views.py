@@ -302,7 +302,7 @@ def get_view(session: Session, subject: AuthSubject, invoice_id: str) -> Invoice
     return stored_view(invoice, lines)
 
 
-def _draft_keys(
+def open_billing_periods(
     session: Session, msp_id: str, customer_id: str | None
 ) -> dict[tuple[str, str], Customer]:
     """(customer, period end) of every billing period with open charge lines."""
@@ -356,7 +356,7 @@ def list_views(
         stmt = stmt.order_by(Invoice.id).limit(limit + 1)
         candidates += [(invoice.id, invoice) for invoice in session.scalars(stmt)]
     if status in (None, DRAFT) and kind in (None, INVOICE):
-        keys = _draft_keys(session, subject.msp_id, customer_id)
+        keys = open_billing_periods(session, subject.msp_id, customer_id)
         drafts = []
         for (cid, end), customer in keys.items():
             identifier = draft_id(cid, end)
