@@ -9,21 +9,17 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 
-from billbyte import tasks  # noqa: F401  (registers every job kind, for jobs run/serve/worker)
 from billbyte.cli_support import emit, fail, runtime_ready
 from billbyte.connectors import cli as connectors_cli
 from billbyte.connectors.service import schedule_due_collections
 from billbyte.db.migrate import upgrade
-from billbyte.demo import existing_demo, seed
 from billbyte.fx import cli as fx_cli
 from billbyte.invoicing import cli as invoicing_cli
-from billbyte.jobs import broker as jobs_broker
 from billbyte.jobs import cli as jobs_cli
 from billbyte.jobs.service import run_forever
 from billbyte.keyring import cli as keyring_cli
@@ -37,6 +33,9 @@ from billbyte.tenancy import cli as tenancy_cli
 from billbyte.usage import cli as usage_cli
 from billbyte.webhooks import cli as webhooks_cli
 from billbyte.webhooks import worker as webhook_worker
+
+if TYPE_CHECKING:
+    import uvicorn
 
 app = typer.Typer(
     help="BillByte: usage billing for cloud resellers.",
@@ -53,11 +52,26 @@ app.add_typer(keyring_cli.app, name="secrets")
 app.command("rate")(rating_cli.rate_command)
 
 
+# why: the job handlers (every feature's tasks), the broker client, uvicorn and the demo
+# cost more than a second of start-up; `billbyte usage ...` runs no job (an import only
+# records one) and serves nothing, so it loads none of them (docs/benchmarks.md, Ingestion).
+_WITHOUT_JOBS = frozenset({"usage"})
+
+
+def _register_job_kinds() -> None:
+    from billbyte import tasks  # noqa: F401  (registers every job kind)
+
+
 @app.callback()
-def _publish_jobs() -> None:
+def _publish_jobs(ctx: typer.Context) -> None:
+    broker_url = get_settings().broker_url
+    if ctx.invoked_subcommand not in _WITHOUT_JOBS or broker_url:
+        _register_job_kinds()
     # With a broker, every command's committed jobs are published (not only the server's):
     # a usage import from the shell wakes a worker at once instead of at the next poll.
-    if get_settings().broker_url:
+    if broker_url:
+        from billbyte.jobs import broker as jobs_broker
+
         jobs_broker.install(build_runtime())
 
 
@@ -105,7 +119,10 @@ def serve(
             fail(problem)
     # why: the API (FastAPI and every router) costs about a second of start-up that no
     # other command needs.
+    import uvicorn
+
     from billbyte.app import create_app
+    from billbyte.demo import existing_demo
 
     with runtime_ready() as runtime:
         configure_logging(runtime.settings.log_level, runtime.settings.log_format)
@@ -223,6 +240,9 @@ def start_workers(runtime: Runtime, *, consume: bool) -> Callable[[], None]:
     loop (rating after imports and rule changes) and webhook delivery. With a broker, jobs
     run in Dramatiq consumers (``consume``: ``billbyte worker``) and the job loop becomes the
     slow poller that runs the jobs whose message was lost (``serve`` runs only that)."""
+    from billbyte.jobs import broker as jobs_broker
+
+    _register_job_kinds()
     job_broker = jobs_broker.installed(runtime.engine)
     if job_broker is None:
         stop = threading.Event()
@@ -251,6 +271,8 @@ def start_workers(runtime: Runtime, *, consume: bool) -> Callable[[], None]:
 @app.command()
 def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Seed a demo MSP with partner accounts and customers (idempotent)."""
+    from billbyte.demo import seed
+
     with runtime_ready() as runtime:
         result = seed(runtime)
     emit(
