@@ -1,7 +1,8 @@
 """Turn an uploaded file into something polars can scan lazily, with bounded memory.
 
-Gzip is decompressed and CSV text re-encoded as BOM-less UTF-8 in 1 MiB chunks (never a
-line at a time); JSON pages are flattened into Parquet; Parquet is scanned as is. Every
+Gzip is decompressed and CSV text with a BOM or in UTF-16 re-encoded as BOM-less UTF-8 in
+1 MiB chunks (never a line at a time); a plain UTF-8 CSV is only decoded, for the checks, and
+scanned where it is; JSON pages are flattened into Parquet; Parquet is scanned as is. Every
 problem is raised as ``BadFile`` with a message a person can act on.
 
 Nothing is trusted to be as small as it looks: sizes, compression ratio, line length and
