@@ -18,7 +18,7 @@ BENCH = Path(__file__).resolve().parent
 
 # (script, full-size arguments, quick arguments): quick is a smoke run that finishes in minutes.
 SUITE: list[tuple[str, list[str], list[str]]] = [
-    ("ingest.py", ["--rows", "1000000"], ["--rows", "50000"]),
+    ("ingest.py", ["--rows", "1000000", "10000000"], ["--rows", "50000"]),
     ("charges.py", ["--rows", "1000000"], ["--rows", "50000", "--requests", "50"]),
     ("portal_pages.py", ["--rows", "1000000"], ["--rows", "50000", "--requests", "10"]),
     ("portal_rollups.py", ["--rows", "1000000"], ["--rows", "50000", "--resources", "2000"]),

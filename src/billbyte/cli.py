@@ -13,19 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
-import uvicorn
-import uvicorn.supervisors
 from pydantic import ValidationError
 
-from billbyte import tasks  # noqa: F401  (registers every job kind, for jobs run/serve/worker)
 from billbyte.cli_support import emit, fail, runtime_ready
 from billbyte.connectors import cli as connectors_cli
 from billbyte.connectors.service import schedule_due_collections
 from billbyte.db.migrate import upgrade
-from billbyte.demo import existing_demo, seed
 from billbyte.fx import cli as fx_cli
 from billbyte.invoicing import cli as invoicing_cli
-from billbyte.jobs import broker as jobs_broker
 from billbyte.jobs import cli as jobs_cli
 from billbyte.jobs.service import run_forever
 from billbyte.keyring import cli as keyring_cli
@@ -41,6 +36,7 @@ from billbyte.webhooks import cli as webhooks_cli
 from billbyte.webhooks import worker as webhook_worker
 
 if TYPE_CHECKING:
+    import uvicorn
     from fastapi import FastAPI
 
 app = typer.Typer(
@@ -58,11 +54,26 @@ app.add_typer(keyring_cli.app, name="secrets")
 app.command("rate")(rating_cli.rate_command)
 
 
+# why: the job handlers (every feature's tasks), the broker client, uvicorn and the demo
+# cost more than a second of start-up; `billbyte usage ...` runs no job (an import only
+# records one) and serves nothing, so it loads none of them (docs/benchmarks.md, Ingestion).
+_WITHOUT_JOBS = frozenset({"usage"})
+
+
+def _register_job_kinds() -> None:
+    from billbyte import tasks  # noqa: F401  (registers every job kind)
+
+
 @app.callback()
-def _publish_jobs() -> None:
+def _publish_jobs(ctx: typer.Context) -> None:
+    broker_url = get_settings().broker_url
+    if ctx.invoked_subcommand not in _WITHOUT_JOBS or broker_url:
+        _register_job_kinds()
     # With a broker, every command's committed jobs are published (not only the server's):
     # a usage import from the shell wakes a worker at once instead of at the next poll.
-    if get_settings().broker_url:
+    if broker_url:
+        from billbyte.jobs import broker as jobs_broker
+
         jobs_broker.install(build_runtime())
 
 
@@ -126,7 +137,10 @@ def serve(
             fail(problem)
     # why: the API (FastAPI and every router) costs about a second of start-up that no
     # other command needs.
+    import uvicorn
+
     from billbyte.app import create_app
+    from billbyte.demo import existing_demo
 
     with runtime_ready() as runtime:
         configure_logging(runtime.settings.log_level, runtime.settings.log_format)
@@ -194,6 +208,9 @@ def _serve_processes(
     that each import the app by name (``worker_app``) and accept on the shared socket; it
     restarts a process that dies and stops them all on SIGINT/SIGTERM. This process only
     supervises (and runs the background work, once)."""
+    import uvicorn
+    import uvicorn.supervisors
+
     config = uvicorn.Config(
         WORKER_APP,
         factory=True,
@@ -226,6 +243,8 @@ def worker_app() -> FastAPI:
     runtime = build_runtime()
     configure_logging(runtime.settings.log_level, runtime.settings.log_format)
     if runtime.settings.broker_url:
+        from billbyte.jobs import broker as jobs_broker
+
         # What the command-line callback does in every other process: jobs that a request
         # commits are published at once.
         jobs_broker.install(runtime)
@@ -313,6 +332,9 @@ def start_workers(runtime: Runtime, *, consume: bool) -> Callable[[], None]:
     loop (rating after imports and rule changes) and webhook delivery. With a broker, jobs
     run in Dramatiq consumers (``consume``: ``billbyte worker``) and the job loop becomes the
     slow poller that runs the jobs whose message was lost (``serve`` runs only that)."""
+    from billbyte.jobs import broker as jobs_broker
+
+    _register_job_kinds()
     job_broker = jobs_broker.installed(runtime.engine)
     if job_broker is None:
         stop = threading.Event()
@@ -341,6 +363,8 @@ def start_workers(runtime: Runtime, *, consume: bool) -> Callable[[], None]:
 @app.command()
 def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Seed a demo MSP with partner accounts and customers (idempotent)."""
+    from billbyte.demo import seed
+
     with runtime_ready() as runtime:
         result = seed(runtime)
     emit(

@@ -166,7 +166,7 @@ def build_frame(
         .cast(pl.String)
         .alias("__retires"),
     )
-    return problem_columns(frame, mapping), mapping
+    return frame, mapping
 
 
 def _where(staged: Sequence[StagedFile], file_index: int, row: int) -> dict[str, Any]:
@@ -176,35 +176,35 @@ def _where(staged: Sequence[StagedFile], file_index: int, row: int) -> dict[str,
     return where
 
 
-def problem_columns(frame: pl.LazyFrame, mapping: ColumnMapping) -> pl.LazyFrame:
-    """Adds ``__problem`` (why a row cannot be billed, or null) and ``__rounded`` (cost
-    values beyond 24 decimals) and drops the raw text: computed in the same streaming pass
-    as the parsing, so the raw columns are never written out."""
-    schema = frame.collect_schema()
-    problems: list[pl.Expr] = []
-    raw_columns = [c for c in schema if c.startswith("__raw_")]
+def _problems(schema: pl.Schema, mapping: ColumnMapping) -> list[tuple[pl.Expr, pl.Expr]]:
+    """Each reason a row cannot be billed: (whether it applies, what to say)."""
+    problems: list[tuple[pl.Expr, pl.Expr]] = []
     for name in COLUMNS:
         raw = _raw_name(name)
         if raw in schema:
             spec = mapping.fields[name]
             problems.append(
-                pl.when(pl.col(raw).is_not_null() & pl.col(name).is_null()).then(
+                (
+                    pl.col(raw).is_not_null() & pl.col(name).is_null(),
                     pl.format(
                         "{}: cannot read {} as {}",
                         pl.lit(spec.source or name),
                         pl.col(raw).str.slice(0, 60),
                         pl.lit(spec.kind.value),
-                    )
+                    ),
                 )
             )
     for name in REQUIRED:
         spec_ = mapping.fields.get(name)
         source = spec_.source if spec_ and spec_.source else name
         problems.append(
-            pl.when(
+            (
                 pl.col(name).is_null()
-                & (pl.col(_raw_name(name)).is_null() if _raw_name(name) in schema else pl.lit(True))
-            ).then(pl.lit(f"{source}: missing (required for billing)"))
+                & (
+                    pl.col(_raw_name(name)).is_null() if _raw_name(name) in schema else pl.lit(True)
+                ),
+                pl.lit(f"{source}: missing (required for billing)"),
+            )
         )
     for start, end in (
         ("billing_period_start", "billing_period_end"),
@@ -212,34 +212,62 @@ def problem_columns(frame: pl.LazyFrame, mapping: ColumnMapping) -> pl.LazyFrame
     ):
         # A period runs forward: a start after its end is a broken row, not an empty period.
         problems.append(
-            pl.when(pl.col(start) > pl.col(end)).then(
+            (
+                pl.col(start) > pl.col(end),
                 pl.format(
                     "{} {} is after {} {}",
                     pl.lit(_source(mapping, start)),
                     pl.col(start).dt.strftime("%Y-%m-%d %H:%M:%S"),
                     pl.lit(_source(mapping, end)),
                     pl.col(end).dt.strftime("%Y-%m-%d %H:%M:%S"),
-                )
+                ),
             )
         )
     currencies = pl.Series(sorted(known_currencies()), dtype=pl.String)
     problems.append(
-        pl.when(
+        (
             pl.col("billing_currency").is_not_null()
-            & ~pl.col("billing_currency").str.to_uppercase().is_in(currencies.implode())
-        ).then(pl.format("unknown currency {}", pl.col("billing_currency")))
+            & ~pl.col("billing_currency").str.to_uppercase().is_in(currencies.implode()),
+            pl.format("unknown currency {}", pl.col("billing_currency")),
+        )
     )
+    return problems
+
+
+def problem_columns(frame: pl.LazyFrame, mapping: ColumnMapping) -> pl.LazyFrame:
+    """Adds ``__bad`` (the row cannot be billed) and ``__rounded`` (cost values beyond 24
+    decimals) and drops the raw text: computed in the same streaming pass as the parsing,
+    so the raw columns are never written out. Only flags: the messages (text for every row
+    of every column, a quarter of the pass) are written for the few rows that have one,
+    by ``problem_messages``."""
+    schema = frame.collect_schema()
+    raw_columns = [c for c in schema if c.startswith("__raw_")]
+    bad = pl.any_horizontal([when.fill_null(False) for when, _ in _problems(schema, mapping)])
     money_raw = [_raw_name(n) for n in COST_COLUMNS + PRICE_COLUMNS if _raw_name(n) in schema]
     rounded = (
         pl.sum_horizontal([_beyond(pl.col(n), MONEY_SCALE) for n in money_raw])
         if money_raw
         else pl.lit(0)
     )
-    message = pl.concat_str(problems, separator="; ", ignore_nulls=True)
-    return frame.with_columns(
-        pl.when(message == "").then(None).otherwise(message).alias("__problem"),
-        rounded.cast(pl.Int32).alias("__rounded"),
-    ).drop(raw_columns)
+    return frame.with_columns(bad.alias("__bad"), rounded.cast(pl.Int32).alias("__rounded")).drop(
+        raw_columns
+    )
+
+
+def problem_messages(frame: pl.LazyFrame, mapping: ColumnMapping, limit: int) -> pl.DataFrame:
+    """The first ``limit`` rows that cannot be billed, each with every reason, from the
+    frame before ``problem_columns`` (typed and raw columns)."""
+    problems = _problems(frame.collect_schema(), mapping)
+    bad = pl.any_horizontal([when.fill_null(False) for when, _ in problems])
+    message = pl.concat_str(
+        [pl.when(when).then(text) for when, text in problems], separator="; ", ignore_nulls=True
+    )
+    return (
+        frame.filter(bad)
+        .head(limit)
+        .select("__file", "__row", message.alias("__problem"))
+        .collect()
+    )
 
 
 def _source(mapping: ColumnMapping, name: str) -> str:
@@ -247,27 +275,30 @@ def _source(mapping: ColumnMapping, name: str) -> str:
     return spec.source if spec is not None and spec.source else name
 
 
-def validate(
-    typed_path: Path, staged: Sequence[StagedFile]
-) -> tuple[int, list[dict[str, Any]], int, int]:
-    """Returns (rows, errors, rows_with_errors, rounded_values), reading only the
-    problem columns of the typed file."""
-    frame = pl.scan_parquet(typed_path).select("__file", "__row", "__problem", "__rounded")
-    stats = frame.select(
-        pl.len().alias("rows"),
-        pl.col("__problem").is_not_null().sum().alias("bad"),
-        pl.col("__rounded").sum().alias("rounded"),
-    ).collect()
+def validate(checks_path: Path) -> tuple[int, int, int]:
+    """Returns (rows, rows_with_errors, rounded_values), reading only the check columns of
+    the pass."""
+    stats = (
+        pl.scan_parquet(checks_path)
+        .select(
+            pl.len().alias("rows"),
+            pl.col("__bad").sum().alias("bad"),
+            pl.col("__rounded").sum().alias("rounded"),
+        )
+        .collect()
+    )
     rows, bad_rows = int(stats["rows"][0]), int(stats["bad"][0])
-    errors = []
-    if bad_rows:
-        bad = frame.filter(pl.col("__problem").is_not_null()).head(MAX_ERRORS).collect()
-        for item in bad.iter_rows(named=True):
-            errors.append(
-                {**_where(staged, item["__file"], item["__row"]), "message": item["__problem"]}
-            )
-    rounded = 0 if bad_rows else int(stats["rounded"][0] or 0)
-    return rows, errors, bad_rows, rounded
+    return rows, bad_rows, 0 if bad_rows else int(stats["rounded"][0] or 0)
+
+
+def first_errors(
+    staged: Sequence[StagedFile], frame: pl.LazyFrame, mapping: ColumnMapping
+) -> list[dict[str, Any]]:
+    """Where and why the first rows that cannot be billed fail (``frame``: build_frame's)."""
+    return [
+        {**_where(staged, item["__file"], item["__row"]), "message": item["__problem"]}
+        for item in problem_messages(frame, mapping, MAX_ERRORS).iter_rows(named=True)
+    ]
 
 
 def _beyond(expr: pl.Expr, scale: int) -> pl.Expr:
@@ -307,11 +338,40 @@ def fingerprint(frame: pl.LazyFrame) -> str:
     return digest.hexdigest()
 
 
-def _sink_typed(
-    frame: pl.LazyFrame, typed_path: Path, staged: Sequence[StagedFile], reader: Reader
+# Written by the one pass over the input: the lines in slice form (what a slice file holds),
+# and beside them, row for row, what validation and the split into slices read.
+LINES = "lines.parquet"
+CHECKS = "checks.parquet"
+_CHECK_COLUMNS = ("__file", "__row", "__bad", "__rounded", "__hash", "__scope", "__retires")
+
+
+def _sink_pass(
+    parsed: pl.LazyFrame,
+    mapping: ColumnMapping,
+    work_dir: Path,
+    import_id: str,
+    staged: Sequence[StagedFile],
+    reader: Reader,
 ) -> None:
+    """One streaming pass over the input writes both files (polars evaluates the shared
+    parse once for the two sinks)."""
+    frame = problem_columns(parsed, mapping)
+    lines = frame.with_columns(
+        pl.col("billing_currency").str.to_uppercase(),
+        pl.lit(import_id).alias("import_id"),
+        pl.col("__row").cast(pl.Int64).alias("row_number"),
+        pl.concat_str([pl.col("__identity"), pl.lit("#"), pl.col("__hash").cast(pl.String)]).alias(
+            "line_key"
+        ),
+    ).select([*COLUMNS, "__hash"])
+    checks = frame.select(*_CHECK_COLUMNS, "billing_period_start")
     try:
-        frame.sink_parquet(typed_path)
+        pl.collect_all(
+            [
+                lines.sink_parquet(work_dir / LINES, lazy=True),
+                checks.sink_parquet(work_dir / CHECKS, lazy=True),
+            ]
+        )
     except pl.exceptions.PolarsError as exc:
         located = next(filter(None, map(locate_ragged_record, staged)), None)
         reason = str(exc).splitlines()[0]
@@ -319,6 +379,66 @@ def _sink_typed(
             located or f"{staged[0].name}: cannot parse the file as {reader.name}: {reason}",
             code="ragged_row" if located else "bad_file",
         ) from None
+
+
+def _write_slices(
+    work_dir: Path, store: UsageStore, slice_prefix: str, import_id: str
+) -> list[SliceFile]:
+    """The pass's lines split by billing period and scope, exact duplicates collapsed to
+    their first row; identical rows in different slices are different lines (another month
+    or account), so de-duplication is per slice. The usual file (one slice, no duplicate)
+    is the pass's lines file as it is: nothing is rewritten."""
+    checks = pl.scan_parquet(work_dir / CHECKS)
+    month = pl.col("billing_period_start").dt.truncate("1mo")
+    keys = (
+        checks.group_by(month.alias("__month"), "__scope")
+        .agg(
+            pl.len().alias("rows"),
+            pl.col("__hash").n_unique().alias("distinct"),
+            pl.col("__retires").drop_nulls().unique().alias("retires"),
+        )
+        .with_columns(pl.col("__month").dt.strftime("%Y-%m").alias("__period"))
+        .sort(["__period", "__scope"])
+        .collect()
+    )
+    single = keys.height == 1 and keys["rows"][0] == keys["distinct"][0]
+    slices: list[SliceFile] = []
+    for row in keys.iter_rows(named=True):
+        period, scope = row["__period"], row["__scope"]
+        scope_digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+        key = f"{slice_prefix}/{period}/{scope_digest}/{import_id}.parquet"
+        target = store.staging_path(key, work_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if single:
+            shutil.move(work_dir / LINES, target)
+        else:
+            lines = pl.concat(
+                [
+                    pl.scan_parquet(work_dir / LINES),
+                    checks.select(month.alias("__month"), pl.col("__scope").alias("__in")),
+                ],
+                how="horizontal",
+            )
+            (
+                lines.filter((pl.col("__month") == row["__month"]) & (pl.col("__in") == scope))
+                .unique(subset=["__hash"], keep="first", maintain_order=True)
+                .select([*COLUMNS, "__hash"])
+                .sink_parquet(target)
+            )
+        written = pl.scan_parquet(target)
+        slices.append(
+            SliceFile(
+                billing_period=period,
+                scope_key=scope,
+                key=key,
+                path=target,
+                row_count=int(written.select(pl.len()).collect().item()),
+                fingerprint=fingerprint(written),
+                totals=totals_of(written),
+                retires=sorted(v for v in row["retires"] if v != scope),
+            )
+        )
+    return slices
 
 
 def run(
@@ -379,21 +499,21 @@ def _run(
     files = [{"name": s.name, "sha256": s.sha256, "bytes": s.size} for s in staged]
 
     progress("parsing", 0.2)
-    typed_path = work_dir / "typed.parquet"
-    frame, _ = build_frame(staged, reader, report)
-    _sink_typed(frame, typed_path, staged, reader)
+    frame, mapping = build_frame(staged, reader, report)
+    _sink_pass(frame, mapping, work_dir, import_id, staged, reader)
     progress("validating", 0.5)
-    rows, errors, bad_rows, rounded = validate(typed_path, staged)
-    if errors:
+    rows, bad_rows, rounded = validate(work_dir / CHECKS)
+    if bad_rows:
         # Perhaps only the sampled timestamp format was too narrow: try every format.
-        frame, _ = build_frame(staged, reader, report, fast=False)
-        _sink_typed(frame, typed_path, staged, reader)
-        rows, errors, bad_rows, rounded = validate(typed_path, staged)
+        frame, mapping = build_frame(staged, reader, report, fast=False)
+        _sink_pass(frame, mapping, work_dir, import_id, staged, reader)
+        rows, bad_rows, rounded = validate(work_dir / CHECKS)
     if rows == 0:
         raise RejectedFile(
             f"{staged[0].name}: the file has a header but no line items.", [], 0, 0, reader.name
         )
-    if errors:
+    if bad_rows:
+        errors = first_errors(staged, frame, mapping)
         first = errors[0]
         where = f"row {first['row']}" + (f" of {first['file']}" if "file" in first else "")
         raise RejectedFile(
@@ -406,71 +526,10 @@ def _run(
         )
 
     progress("writing", 0.65)
-    typed = pl.scan_parquet(typed_path).drop("__problem", "__rounded")
-    keys = (
-        typed.select(
-            pl.col("billing_period_start").dt.strftime("%Y-%m").alias("__period"), "__scope"
-        )
-        .unique()
-        .sort(["__period", "__scope"])
-        .collect()
-        .iter_rows()
-    )
-    slices: list[SliceFile] = []
-    for period, scope in keys:
-        # Exact duplicates collapse to their first row; identical rows in different slices
-        # are different lines (another month or account), so de-duplication is per slice.
-        in_slice = typed.filter(
-            (pl.col("billing_period_start").dt.strftime("%Y-%m") == period)
-            & (pl.col("__scope") == scope)
-        )
-        retires = sorted(
-            v
-            for v in in_slice.select(pl.col("__retires").drop_nulls().unique())
-            .collect()["__retires"]
-            .to_list()
-            if v != scope
-        )
-        part = (
-            in_slice.unique(subset=["__hash"], keep="first", maintain_order=True)
-            .with_columns(
-                pl.col("billing_currency").str.to_uppercase(),
-                pl.lit(import_id).alias("import_id"),
-                pl.col("__row").cast(pl.Int64).alias("row_number"),
-                pl.concat_str(
-                    [pl.col("__identity"), pl.lit("#"), pl.col("__hash").cast(pl.String)]
-                ).alias("line_key"),
-            )
-            .select([*COLUMNS, "__hash"])
-        )
-        scope_digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
-        key = f"{slice_prefix}/{period}/{scope_digest}/{import_id}.parquet"
-        target = store.staging_path(key, work_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part.sink_parquet(target)
-        written = pl.scan_parquet(target)
-        slices.append(
-            SliceFile(
-                billing_period=period,
-                scope_key=scope,
-                key=key,
-                path=target,
-                row_count=int(written.select(pl.len()).collect().item()),
-                fingerprint=fingerprint(written),
-                totals=totals_of(written),
-                retires=retires,
-            )
-        )
+    slices = _write_slices(work_dir, store, slice_prefix, import_id)
     stored = pl.concat([pl.scan_parquet(piece.path) for piece in slices], how="vertical_relaxed")
     accepted = sum(piece.row_count for piece in slices)
-    totals = totals_of(stored)
-    sub_accounts = sorted(
-        v
-        for v in stored.select(pl.col("sub_account_id").unique())
-        .collect()["sub_account_id"]
-        .to_list()
-        if v
-    )
+    totals = slices[0].totals if len(slices) == 1 else totals_of(stored)
     accounts = [
         (sub, billing)
         for sub, billing in stored.select("sub_account_id", "billing_account_id")
@@ -478,6 +537,7 @@ def _run(
         .collect()
         .iter_rows()
     ]
+    sub_accounts = sorted({sub for sub, _ in accounts if sub})
     for piece in slices:
         store.put(piece.path, piece.key)
     progress("done", 1.0)

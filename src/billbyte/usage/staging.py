@@ -1,7 +1,8 @@
 """Turn an uploaded file into something polars can scan lazily, with bounded memory.
 
-Gzip is decompressed and CSV text re-encoded as BOM-less UTF-8 in 1 MiB chunks (never a
-line at a time); JSON pages are flattened into Parquet; Parquet is scanned as is. Every
+Gzip is decompressed and CSV text with a BOM or in UTF-16 re-encoded as BOM-less UTF-8 in
+1 MiB chunks (never a line at a time); a plain UTF-8 CSV is only decoded, for the checks, and
+scanned where it is; JSON pages are flattened into Parquet; Parquet is scanned as is. Every
 problem is raised as ``BadFile`` with a message a person can act on.
 
 Nothing is trusted to be as small as it looks: sizes, compression ratio, line length and
@@ -12,6 +13,7 @@ refused file leaves no staged copy behind.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -145,15 +147,19 @@ def _stage_csv(
     source: Path, work_dir: Path, name: str, sha: str, size: int, limits: UploadLimits
 ) -> StagedFile:
     target = work_dir / f"{sha[:16]}-{len(list(work_dir.iterdir()))}.csv"
-    stream, _ = _open_source(source, name, limits)
+    stream, compressed = _open_source(source, name, limits)
     decoder: codecs.IncrementalDecoder | None = None
     offset = 0
     last_chunk = ""
     # Characters since the last line end: polars holds a whole line in memory, so one
     # endless line (3 GiB of zeros) would be read whole however the file is streamed.
     line_length = 0
+    # A plain UTF-8 file without BOM is read where it is: its copy would be the same bytes
+    # (2.7 GB written and read again for 10M lines). It is still decoded here, chunk by
+    # chunk, for the encoding and line-length checks.
+    out: io.TextIOBase | None = None
     try:
-        with stream, target.open("w", encoding="utf-8", newline="") as out:
+        with stream, contextlib.ExitStack() as closing:
             first = True
             while True:
                 try:
@@ -164,12 +170,17 @@ def _stage_csv(
                     ) from None
                 if first:
                     encoding = "utf-8"
+                    rewrite = compressed
                     if chunk.startswith(codecs.BOM_UTF8):
                         chunk = chunk[3:]
+                        rewrite = True
                     elif chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                         encoding = "utf-16"
+                        rewrite = True
                     decoder = codecs.getincrementaldecoder(encoding)("strict")
                     first = False
+                    if rewrite:
+                        out = closing.enter_context(target.open("w", encoding="utf-8", newline=""))
                 assert decoder is not None
                 try:
                     decoded = decoder.decode(chunk, final=not chunk)
@@ -193,7 +204,8 @@ def _stage_csv(
                             "limit); no billing export has records that long.",
                             limit=limits.record_bytes,
                         )
-                    out.write(decoded)
+                    if out is not None:
+                        out.write(decoded)
                     last_chunk = (last_chunk + decoded)[-65536:]
                 if not chunk:
                     break
@@ -201,7 +213,7 @@ def _stage_csv(
         # Nothing partial stays on disk, whatever stopped the copy (a limit, a bad byte).
         target.unlink(missing_ok=True)
         raise
-    staged = StagedFile(name, target, "csv", sha, size)
+    staged = StagedFile(name, target if out is not None else source, "csv", sha, size)
     _csv_columns(staged)
     _check_not_truncated(staged, last_chunk)
     check_field_counts(staged)
