@@ -58,7 +58,7 @@ SERVICES = (
     ("Amazon Simple Storage Service", "Storage"),
     ("AWS Lambda", "Compute"),
 )
-WAIT_SECONDS = 90.0  # generous (a shared machine); every wait ends as soon as its state is seen
+WAIT_SECONDS = 240.0  # generous (a shared machine); every wait ends as soon as its state is seen
 
 
 # -- the database ---------------------------------------------------------------------------

@@ -194,7 +194,7 @@ def test_invoice_run_killed_at_random_points(
         [(f.path, f.path.name) for f in files],
     )
     worker = stack.start("worker", role="worker")
-    stack.wait_for("the ratings of the months", lambda: stack.no_job_left("rate"), timeout=180)
+    stack.wait_for("the ratings of the months", lambda: stack.no_job_left("rate"), timeout=600)
 
     def close(month: str) -> str:
         response = stack.tenant.post("/v1/invoice-runs", json={"period": month, "force": True})
@@ -218,7 +218,7 @@ def test_invoice_run_killed_at_random_points(
             digests = stack.finalized_digest()
             run_id = close(month)
             killed, _ = worker.kill_during(run_started(run_id), work * 1.2, rng)
-            tally.kill(killed, _invoice_state(stack, run_id).split(" (")[0])
+            tally.kill(killed, f"run {_invoice_state(stack, run_id)}")
             stack.expire_dead_leases()
             worker = stack.start("worker", role="worker")
             stack.wait_for("the invoice run", run_completed(run_id))

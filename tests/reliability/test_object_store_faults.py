@@ -205,10 +205,10 @@ def test_import_and_rating_through_500s_stalls_and_dropped_connections(
             )
             args = ("usage", "import", str(generated.path), "--partner-account", account)
             process = stack.start(*args, role="import")
-            if process.popen.wait(timeout=120) != 0:
+            if process.popen.wait(timeout=240) != 0:
                 # Retries exhausted: the import failed whole; nothing of it may be current.
                 reruns += 1
-                stack.run(*args, role="rerun", timeout=120)
+                stack.run(*args, role="rerun", timeout=240)
             with stack.runtime.uow(read_only=True) as uow:
                 current = list(
                     uow.session.scalars(select(UsageSlice).where(UsageSlice.is_current.is_(True)))
@@ -219,11 +219,11 @@ def test_import_and_rating_through_500s_stalls_and_dropped_connections(
             assert frame.height == generated.rows == current[0].row_count
             assert stack.current_usage(PERIOD).by_sub_account == generated.cost_by_sub_account
 
-            stack.run("jobs", "run", role="rate", timeout=120)
+            stack.run("jobs", "run", role="rate", timeout=240)
             if not stack.no_job_left("rate"):  # an attempt failed: it is retried after backoff
                 reruns += 1
                 time.sleep(11)
-                stack.run("jobs", "run", role="rate", timeout=120)
+                stack.run("jobs", "run", role="rate", timeout=240)
             assert stack.no_job_left("rate")
             assert stack.charges(PERIOD) == generated.sell_by_customer(customers), (seed, number)
         stack.check_change_feed()

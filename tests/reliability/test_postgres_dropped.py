@@ -52,7 +52,7 @@ def _drop_until_an_attempt_fails(stack: Stack, worker: Process, kind: str) -> tu
     transaction, until the attempt fails (the job is pending again, with its error).
     Returns (backends ended, the attempt's error)."""
     ended = 0
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     stack.wait_for(f"the {kind} job to run", lambda: bool(stack.jobs(kind).get("running")))
     while time.monotonic() < deadline:
         with stack.runtime.uow(read_only=True) as uow:
@@ -66,6 +66,9 @@ def _drop_until_an_attempt_fails(stack: Stack, worker: Process, kind: str) -> tu
         )
         if _in_transaction(worker):
             ended += terminate_backends(worker.name)
+            # Give the failed attempt time to record itself (on a new connection) before
+            # looking again: ending that transaction too would only delay the retry.
+            time.sleep(0.5)
         time.sleep(0.01)
     raise AssertionError(f"no attempt of the {kind} job failed")
 
@@ -94,7 +97,7 @@ def test_connections_dropped_mid_rating_and_mid_invoice_run(
     ended, rating_error = _drop_until_an_attempt_fails(stack, worker, "rate")
     assert ended >= 1
     # Retried after its backoff (10 s for a first failure), by the same process.
-    stack.wait_for("the rating", lambda: stack.no_job_left("rate"), timeout=120)
+    stack.wait_for("the rating", lambda: stack.no_job_left("rate"), timeout=240)
     assert worker.alive(), worker.output()
     assert stack.charges(PERIOD) == generated.sell_by_customer(customers), seed
     stack.check_change_feed()
@@ -115,7 +118,7 @@ def test_connections_dropped_mid_rating_and_mid_invoice_run(
             run = uow.session.get(InvoiceRun, run_id)
             return run is not None and run.status == "completed"
 
-    stack.wait_for("the invoice run", completed, timeout=120)
+    stack.wait_for("the invoice run", completed, timeout=240)
     assert worker.alive(), worker.output()
     expected = generated.sell_by_customer(customers)
     with stack.runtime.uow(read_only=True) as uow:
