@@ -54,6 +54,24 @@ def _pg_reachable() -> str | None:
     return _pg_state["error"]  # type: ignore[no-any-return]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/reliability/conftest.py: pytest reads options only from the
+    # conftest files of the directories it is started on.
+    group = parser.getgroup("reliability", "tests/reliability (docs/reliability.md)")
+    group.addoption(
+        "--reliability-rounds",
+        type=int,
+        default=20,
+        help="Kill rounds per pipeline in tests/reliability (default 20, as in CI).",
+    )
+    group.addoption(
+        "--reliability-seed",
+        type=int,
+        default=None,
+        help="Seed of the kill points and generated usage (default: a new one, printed).",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if REQUIRE_PG and _pg_reachable():
         raise pytest.UsageError(
