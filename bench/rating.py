@@ -110,7 +110,7 @@ def main() -> None:
 
     import duckdb
     from fastapi.testclient import TestClient
-    from sqlalchemy import insert, select
+    from sqlalchemy import insert, select, text
 
     from billbyte import tasks  # noqa: F401  (registers the job kinds rating sets off)
     from billbyte.app import create_app
@@ -237,6 +237,17 @@ def main() -> None:
             f"ratio rating/duckdb = {rating_seconds / duck_seconds:.1f}x"
         )
         print(f"total               : exact, {got} USD (= generated cost x 1.125)")
+        # For the sizing guide (docs/operations.md#sizing): what a usage line costs in the
+        # store, what a period costs in the database.
+        slice_bytes = sum(Path(p).stat().st_size for p in slices)
+        print(f"slice bytes per line: {slice_bytes / total_lines:8.1f} ({slice_bytes:,} bytes)")
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as connection:
+                for table in ("charge_lines", "charge_changes", "cost_rollups", "cost_usage_days"):
+                    size, rows = connection.execute(
+                        text(f"SELECT pg_total_relation_size('{table}'), count(*) FROM {table}")
+                    ).one()
+                    print(f"{table:<20}: {rows:>9,} rows, {size / max(rows, 1):7.0f} bytes/row")
 
 
 if __name__ == "__main__":
