@@ -23,6 +23,11 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("portal_pages.py", ["--rows", "1000000"], ["--rows", "50000", "--requests", "10"]),
     ("portal_rollups.py", ["--rows", "1000000"], ["--rows", "50000", "--resources", "2000"]),
     ("invoice_run.py", ["--customers", "10000"], ["--customers", "200"]),
+    (
+        "rating.py",
+        ["--customers", "1000", "--lines", "10000"],
+        ["--customers", "50", "--lines", "2000"],
+    ),
     # The server on PostgreSQL (the local one unless --database-url), driven by wrk.
     ("api_load.py", ["--seconds", "10"], ["--seconds", "2", "--rows", "2000"]),
 ]

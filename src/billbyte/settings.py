@@ -42,6 +42,29 @@ class Settings(BaseSettings):
 
     var_dir: Path = Field(default=Path("var"), description="Where local state lives.")
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in var_dir.")
+    # The PostgreSQL connection pool of each process (docs/operations.md#connection-pooling);
+    # SQLite ignores them.
+    db_pool_size: int = Field(default=10, ge=1, description="Connections kept open per process.")
+    db_max_overflow: int = Field(
+        default=20, ge=0, description="Connections opened beyond the pool size under load."
+    )
+    db_pool_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for a free connection before failing."
+    )
+    db_pool_pre_ping: bool = Field(
+        default=True, description="Test each connection before use (survives server restarts)."
+    )
+    db_pool_recycle: int = Field(
+        default=1800,
+        ge=-1,
+        description="Seconds after which a connection is replaced (below the idle timeout of "
+        "a firewall or PgBouncer); -1: never.",
+    )
+    db_prepared_statements: bool = Field(
+        default=True,
+        description="Let psycopg prepare repeated statements; false behind PgBouncer in "
+        "transaction pooling mode (before PgBouncer 1.21's max_prepared_statements).",
+    )
     secret_key: str = Field(
         default="",
         description="Encrypts stored secrets. Several keys separated by commas: the first "

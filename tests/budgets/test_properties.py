@@ -1,6 +1,6 @@
 """Property: the alerts that fire are exactly the thresholds at or below spend x 100 / amount.
 
-Charge lines are written straight to the ledger (``charges.ledger.write_period``) with amounts
+Charge lines are written straight to the ledger (``charges.ledger.write_periods``) with amounts
 in ten-thousandths, often placed on a threshold's boundary or half a cent around it, so the
 rounding of the month's total to cents decides. The expected set is computed here with
 ``Fraction`` from the lines' exact sum rounded half-even with ``decimal`` (not with the code
@@ -153,7 +153,7 @@ def test_fired_alerts_are_the_thresholds_the_spend_reaches(
             f"line-{i}": _charge(f"line-{i}", vendor, Decimal(part) * TT)
             for i, (vendor, part) in enumerate(case["lines"])
         }
-        ledger.write_period(session, tenant.msp_id, customer.id, PERIOD, lines)
+        ledger.write_periods(session, tenant.msp_id, PERIOD, {customer.id: lines})
 
         fired = service.evaluate(session, tenant.msp_id, PERIOD, [customer])
         assert fired == len(expected)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billbyte.charges.models import ChargeChange, ChargeLine, ClosedPeriod, RatingState
+from billbyte.db.bulk import insert_rows
 from billbyte.kit.clock import utcnow
 from billbyte.kit.money import plain_decimal
 from billbyte.tenancy.models import Msp
@@ -212,35 +213,67 @@ def record_change(
 def add(session: Session, msp_id: str, customer_id: str, period: str, charge: Charge) -> None:
     """A new open line (at storage precision), with its ``created`` change."""
     charge = charge.stored()
-    values = {name: getattr(charge, name) for name in LINE_FIELDS}
-    values["fx_rates"] = list(charge.fx_rates)
-    values["rule_ids"] = list(charge.rule_ids)
-    session.add(
-        ChargeLine(
-            msp_id=msp_id,
-            customer_id=customer_id,
-            period=period,
-            line_key=charge.line_key,
-            **values,
-        )
-    )
+    session.add(ChargeLine(**_line_values(msp_id, customer_id, period, charge)))
     record_change(
         session, msp_id, customer_id, period, charge.line_key, "created", charge.comparable(), None
     )
 
 
-def update(session: Session, msp_id: str, line: ChargeLine, charge: Charge) -> bool:
-    """Make ``line`` say ``charge`` (same key); records an ``updated`` change if it differs.
-    Returns whether it did."""
-    charge = charge.stored()
+def _line_values(msp_id: str, customer_id: str, period: str, charge: Charge) -> dict[str, Any]:
+    """A stored charge as the columns of its ``ChargeLine``."""
+    values = {name: getattr(charge, name) for name in LINE_FIELDS}
+    values["fx_rates"] = list(charge.fx_rates)
+    values["rule_ids"] = list(charge.rule_ids)
+    return {
+        "msp_id": msp_id,
+        "customer_id": customer_id,
+        "period": period,
+        "line_key": charge.line_key,
+        **values,
+    }
+
+
+def _change_values(
+    msp_id: str,
+    customer_id: str,
+    period: str,
+    line_key: str,
+    change: str,
+    line: dict[str, Any] | None,
+    previous: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "msp_id": msp_id,
+        "customer_id": customer_id,
+        "period": period,
+        "line_key": line_key,
+        "change": change,
+        "line": line,
+        "previous": previous,
+    }
+
+
+def _changed(line: ChargeLine, charge: Charge) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Make ``line`` say ``charge`` (stored, same key); returns its JSON after and before
+    when it differed, else None."""
     before = of_row(line).comparable()
     after = charge.comparable()
     if before == after:
-        return False
+        return None
     for name in LINE_FIELDS:
         value = getattr(charge, name)
         setattr(line, name, list(value) if isinstance(value, tuple) else value)
     line.updated_at = utcnow()
+    return after, before
+
+
+def update(session: Session, msp_id: str, line: ChargeLine, charge: Charge) -> bool:
+    """Make ``line`` say ``charge`` (same key); records an ``updated`` change if it differs.
+    Returns whether it did."""
+    changed = _changed(line, charge.stored())
+    if changed is None:
+        return False
+    after, before = changed
     record_change(
         session, msp_id, line.customer_id, line.period, line.line_key, "updated", after, before
     )
@@ -256,34 +289,75 @@ def delete(session: Session, msp_id: str, line: ChargeLine) -> None:
     session.delete(line)
 
 
-def write_period(
-    session: Session, msp_id: str, customer_id: str, period: str, lines: Mapping[str, Charge]
-) -> int:
-    """Replace a customer's rated lines of ``period`` (every kind but adjustments, which
-    ``invoicing.adjustments`` keeps) by ``lines`` (line key → charge). Returns the changes."""
-    existing = {
-        line.line_key: line
+# Customers whose stored lines are read per query (an IN list every database accepts).
+_CUSTOMERS_PER_READ = 500
+
+
+def write_periods(
+    session: Session, msp_id: str, period: str, by_customer: Mapping[str, Mapping[str, Charge]]
+) -> dict[str, int]:
+    """Replace the rated lines of ``period`` (every kind but adjustments, which
+    ``invoicing.adjustments`` keeps) of several customers of one MSP by ``by_customer``
+    (customer → line key → charge). Their stored lines are read in a few queries, and the
+    new lines and every change-feed entry are written in one bulk insert each (COPY on
+    PostgreSQL when there are many, ``db.bulk``). Changes are recorded in the order of
+    ``by_customer``, each customer's deletions first. Returns the changes per customer."""
+    existing = _stored_lines(session, msp_id, period, list(by_customer))
+    new_lines: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for customer_id, lines in by_customer.items():
+        stored = existing.get(customer_id, {})
+        before = len(changes)
+        for key, line in stored.items():
+            if key not in lines:
+                changes.append(
+                    _change_values(
+                        msp_id, customer_id, period, key, "deleted", None, of_row(line).comparable()
+                    )
+                )
+                session.delete(line)
+        for key, charge in lines.items():
+            charge = charge.stored()
+            current = stored.get(key)
+            if current is None:
+                new_lines.append(_line_values(msp_id, customer_id, period, charge))
+                changes.append(
+                    _change_values(
+                        msp_id, customer_id, period, key, "created", charge.comparable(), None
+                    )
+                )
+                continue
+            changed = _changed(current, charge)
+            if changed is not None:
+                changes.append(
+                    _change_values(msp_id, customer_id, period, key, "updated", *changed)
+                )
+        counts[customer_id] = len(changes) - before
+    # Deleted lines go first (insert_rows flushes them): a key may come back as a new line.
+    insert_rows(session, ChargeLine.__table__, new_lines)
+    insert_rows(session, ChargeChange.__table__, changes)
+    session.flush()
+    return counts
+
+
+def _stored_lines(
+    session: Session, msp_id: str, period: str, customer_ids: Sequence[str]
+) -> dict[str, dict[str, ChargeLine]]:
+    """The customers' stored lines of ``period`` but adjustments, by customer and key."""
+    found: dict[str, dict[str, ChargeLine]] = {}
+    for start in range(0, len(customer_ids), _CUSTOMERS_PER_READ):
+        chunk = list(customer_ids[start : start + _CUSTOMERS_PER_READ])
         for line in session.scalars(
             select(ChargeLine).where(
-                ChargeLine.customer_id == customer_id, ChargeLine.period == period
+                ChargeLine.msp_id == msp_id,
+                ChargeLine.period == period,
+                ChargeLine.customer_id.in_(chunk),
+                ChargeLine.kind != ADJUSTMENT,
             )
-        )
-        if line.kind != ADJUSTMENT
-    }
-    changes = 0
-    for key, line in existing.items():
-        if key not in lines:
-            delete(session, msp_id, line)
-            changes += 1
-    for key, charge in lines.items():
-        current = existing.get(key)
-        if current is None:
-            add(session, msp_id, customer_id, period, charge)
-            changes += 1
-        elif update(session, msp_id, current, charge):
-            changes += 1
-    session.flush()
-    return changes
+        ):
+            found.setdefault(line.customer_id, {})[line.line_key] = line
+    return found
 
 
 def set_rating_state(

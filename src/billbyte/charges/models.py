@@ -29,6 +29,9 @@ class ChargeLine(Base):
     __table_args__ = (
         UniqueConstraint("customer_id", "period", "line_key"),
         Index("ix_charge_lines_lookup", "msp_id", "customer_id", "period"),
+        # The MSP-wide reads of one month (margin report, console list): reached directly,
+        # however many months are kept (migration 0020).
+        Index("ix_charge_lines_period", "msp_id", "period"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("chl"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from billbyte.charges.models import ChargeLine
@@ -46,11 +46,29 @@ def period_totals(session: Session, msp_id: str, period: str) -> dict[str, OpenT
     return {key: OpenTotal(currencies[key], sums[key]) for key in sums}
 
 
+# The months of a customer's lines, one index probe each (``ix_charge_lines_lookup``: MSP,
+# customer, period): each step asks for the first period after the last one found, starting
+# after '' (so that the first step is planned as the others, as an index probe). A plain
+# DISTINCT would read every line of every month, and grow with the history (see
+# tests/db/test_history_scale.py); this grows with the number of months only.
+_PERIODS_OF = text(
+    """
+    WITH RECURSIVE months(period) AS (
+        SELECT ''
+        UNION ALL
+        SELECT (
+            SELECT min(later.period) FROM charge_lines AS later
+            WHERE later.msp_id = :msp_id AND later.customer_id = :customer_id
+                AND later.period > months.period
+        )
+        FROM months WHERE months.period IS NOT NULL
+    )
+    SELECT period FROM months WHERE period IS NOT NULL AND period <> ''
+    """
+)
+
+
 def periods_of(session: Session, msp_id: str, customer_id: str) -> list[str]:
     """The months in which a customer has charge lines, newest first."""
-    rows = session.scalars(
-        select(ChargeLine.period)
-        .where(ChargeLine.msp_id == msp_id, ChargeLine.customer_id == customer_id)
-        .distinct()
-    )
+    rows = session.scalars(_PERIODS_OF, {"msp_id": msp_id, "customer_id": customer_id})
     return sorted(set(rows), reverse=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -118,14 +119,42 @@ def _create_sqlite_file_private(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE))
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolOptions:
+    """The connection pool of a PostgreSQL engine (``BILLBYTE_DB_POOL_*``, see
+    docs/operations.md#connection-pooling). SQLite keeps SQLAlchemy's own pool: its
+    connections are files, not servers."""
+
+    size: int = 10  # connections kept open per process
+    max_overflow: int = 20  # opened beyond ``size`` under load, closed when returned
+    timeout: float = 30.0  # seconds a request waits for a connection before failing
+    pre_ping: bool = True  # test a connection before use (a restarted server, a dropped link)
+    recycle: int = 1800  # seconds after which a connection is replaced; -1: never
+    # psycopg prepares a statement run 5 times on a connection; behind PgBouncer in
+    # transaction mode the next transaction may run on another server connection, which
+    # does not know it: False switches preparing off (prepare_threshold=None).
+    prepared_statements: bool = True
+
+
+def make_engine(url: str, pool: PoolOptions = PoolOptions()) -> Engine:
     if url.startswith("sqlite"):
         _create_sqlite_file_private(url)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        connect_args: dict[str, Any] = {}
+        if not pool.prepared_statements and make_url(url).get_driver_name() == "psycopg":
+            connect_args["prepare_threshold"] = None
+        engine = create_engine(
+            url,
+            pool_size=pool.size,
+            max_overflow=pool.max_overflow,
+            pool_timeout=pool.timeout,
+            pool_pre_ping=pool.pre_ping,
+            pool_recycle=pool.recycle,
+            connect_args=connect_args,
+        )
     _track(engine)
     return engine
 
@@ -147,8 +176,8 @@ def read_only_engine(engine: Engine) -> Engine:
 
 
 @lru_cache(maxsize=8)
-def engine_for(url: str) -> Engine:
-    return make_engine(url)
+def engine_for(url: str, pool: PoolOptions = PoolOptions()) -> Engine:
+    return make_engine(url, pool)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

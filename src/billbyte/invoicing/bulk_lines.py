@@ -1,21 +1,18 @@
-"""The lines of many finalized documents written at once: by ``COPY`` on PostgreSQL (one
-stream instead of a statement per line), by one ``executemany`` on SQLite.
+"""The lines of many finalized documents written at once, through ``db.bulk.insert_rows``
+(``COPY`` on PostgreSQL for a batch's lines, one ``executemany`` otherwise).
 
-The rows are the ones ``views.insert_lines`` writes for one document, column for column;
-JSON columns are sent as JSON text, which PostgreSQL parses into the same ``jsonb`` value
-that a bound parameter would give.
+The rows are the ones ``views.insert_lines`` writes for one document, column for column.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from billbyte.db.bulk import insert_rows
 from billbyte.invoicing.documents import DocumentLine
 from billbyte.invoicing.models import InvoiceLine
 from billbyte.kit.ids import new_ids
@@ -47,7 +44,6 @@ COLUMNS = (
     "tax_category",
     "tax_rate",
 )
-_JSON = {"fx_rates", "sources"}
 
 
 @dataclass(frozen=True)
@@ -97,24 +93,5 @@ def _rows(documents: Sequence[DocumentLines]) -> list[tuple[Any, ...]]:
 
 def write(session: Session, documents: Sequence[DocumentLines]) -> int:
     """Insert every line of ``documents`` (their invoices already flushed); the row count."""
-    rows = _rows(documents)
-    if not rows:
-        return 0
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        session.execute(
-            insert(cast(Table, InvoiceLine.__table__)),
-            [dict(zip(COLUMNS, row, strict=True)) for row in rows],
-        )
-        return len(rows)
-    json_at = [index for index, name in enumerate(COLUMNS) if name in _JSON]
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    statement = f"COPY invoice_lines ({', '.join(COLUMNS)}) FROM STDIN"
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            values = list(row)
-            for index in json_at:
-                values[index] = json.dumps(values[index])
-            copy.write_row(values)
-    return len(rows)
+    rows = [dict(zip(COLUMNS, row, strict=True)) for row in _rows(documents)]
+    return insert_rows(session, InvoiceLine.__table__, rows)

@@ -95,9 +95,13 @@ def price(runtime: Runtime, session: Session, msp_id: str, period: str) -> Perio
 
 
 def rate_period(session: Session, run: PeriodRun) -> RatingResult:
-    """Write the open customers' lines of ``run`` (those without errors) and their rating
-    states. Returns what changed."""
+    """Write the open customers' lines of ``run`` (those without errors), all in one
+    ``ledger.write_periods``, and their rating states. Returns what changed."""
     result = RatingResult(period=run.period, errors=dict(run.errors))
+    rated = [c for c in run.open_customers if c.id not in run.errors]
+    changes = ledger.write_periods(
+        session, run.msp_id, run.period, {c.id: run.lines.get(c.id, {}) for c in rated}
+    )
     for customer in run.open_customers:
         usage_lines = run.usage_lines.get(customer.id, 0)
         if customer.id in run.errors:
@@ -111,11 +115,10 @@ def rate_period(session: Session, run: PeriodRun) -> RatingResult:
                 usage_lines,
             )
             continue
-        lines = run.lines.get(customer.id, {})
-        result.changes += ledger.write_period(session, run.msp_id, customer.id, run.period, lines)
+        result.changes += changes[customer.id]
         ledger.set_rating_state(
             session, run.msp_id, customer.id, run.period, "ok", None, usage_lines
         )
         result.customers_rated += 1
-        result.lines += len(lines)
+        result.lines += len(run.lines.get(customer.id, {}))
     return result
