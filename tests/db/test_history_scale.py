@@ -42,6 +42,10 @@ from billbyte.runtime import Runtime
 from billbyte.tenancy import service as tenancy
 
 MONTHS = 24
+# The history at the first measurement. Not one month: on tables that small the planner
+# rightly prefers a sequential scan of a page or two, and the plans would differ for a
+# reason that is not growth (6 → 24 months is 4×: a read of the history would show it).
+BASE_MONTHS = 6
 FIRST = Period.parse("2025-01")
 CUSTOMERS = 40
 LINES = 20  # charge lines per customer-month
@@ -56,8 +60,8 @@ BIG_TABLES = {
     "rating_states",
     "closed_periods",
 }
-# Allowed growth from 1 month of history to 24 (each month the same size): a plan that
-# reads the whole history grows ~24×; one that reads the month grows not at all, apart
+# Allowed growth from 6 months of history to 24 (each month the same size): a plan that
+# reads the whole history grows ~4×; one that reads the month grows not at all, apart
 # from an index one level deeper.
 FACTOR = 1.5
 SLACK_BUFFERS = 5
@@ -317,9 +321,9 @@ def test_reads_of_one_month_stay_flat_over_24_months(runtime: Runtime) -> None:
         msp_id, ids = msp.id, [c.id for c in customers]
     watched = ids[1]
 
-    _write_months(engine, msp_id, ids, range(1))
-    one = _profiles(runtime, msp_id, watched, FIRST)
-    _write_months(engine, msp_id, ids, range(1, MONTHS))
+    _write_months(engine, msp_id, ids, range(BASE_MONTHS))
+    one = _profiles(runtime, msp_id, watched, FIRST.add_months(BASE_MONTHS - 1))
+    _write_months(engine, msp_id, ids, range(BASE_MONTHS, MONTHS))
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM charge_lines")).scalar_one() == (
             MONTHS * CUSTOMERS * LINES
