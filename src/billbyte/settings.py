@@ -189,6 +189,13 @@ class Settings(BaseSettings):
         description="With a broker: how often the database poller looks for jobs due for "
         "longer than this without being claimed (their message was lost) and runs them.",
     )
+    jobs_per_msp_max: int = Field(
+        default=4,
+        ge=1,
+        description="At most this many jobs of one MSP run at once, over every worker: the "
+        "others' jobs find workers free even while one MSP has thousands pending. Claims "
+        "serve the MSP with the fewest running jobs first, then the one served least recently.",
+    )
 
     @field_validator("broker_url")
     @classmethod
