@@ -196,6 +196,13 @@ class Settings(BaseSettings):
         "others' jobs find workers free even while one MSP has thousands pending. Claims "
         "serve the MSP with the fewest running jobs first, then the one served least recently.",
     )
+    readiness_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="GET /readyz answers from its last probe for this long, and concurrent "
+        "calls wait for one probe: a flood of this unauthenticated, unthrottled endpoint costs "
+        "one database, broker and object-store probe per period. 0: every call probes.",
+    )
 
     @field_validator("broker_url")
     @classmethod
