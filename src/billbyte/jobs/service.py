@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,10 @@ from sqlalchemy.orm import Session
 from billbyte.jobs.models import Job, JobLane
 from billbyte.kit import metrics
 from billbyte.kit.clock import utcnow
+from billbyte.kit.errors import Conflict, InvalidInput
 from billbyte.kit.logs import job_context
+from billbyte.kit.pagination import Page, paginate
+from billbyte.kit.repository import get_owned
 from billbyte.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -398,3 +402,63 @@ def list_jobs(session: Session, status: str, limit: int = 100) -> list[Job]:
             .limit(limit)
         )
     )
+
+
+# The statuses an MSP may list its jobs by ("superseded" rows are folded into another job).
+MSP_STATUSES = ("pending", "running", "done", "failed")
+_JOB_ID = re.compile(r"job_[0-9A-Z]{26}")
+
+
+def list_msp_jobs(
+    session: Session, msp_id: str, status: str, cursor: str | None, limit: int
+) -> Page[Job]:
+    """One MSP's jobs in one status, oldest first (the API's cursor order)."""
+    if status not in MSP_STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(MSP_STATUSES)}, not {status[:40]!r}.",
+            field="status",
+        )
+    if cursor and not _JOB_ID.fullmatch(cursor):
+        raise InvalidInput(
+            f"cursor must be a job id from this list, not {cursor[:40]!r}.", field="cursor"
+        )
+    stmt = select(Job).where(Job.msp_id == msp_id, Job.status == status)
+    return paginate(session, stmt, Job.id, cursor, limit)
+
+
+def get_msp_job(session: Session, msp_id: str, job_id: str, *, for_update: bool = False) -> Job:
+    """One of the MSP's jobs; another MSP's (or the system's) is not found, as a missing one."""
+    return get_owned(session, Job, msp_id, job_id, what="job", for_update=for_update)
+
+
+def retry_failed(session: Session, job: Job) -> bool:
+    """Put a failed job (loaded ``for_update`` by the caller, of its MSP) back in the queue,
+    due now, with its attempts anew; True when it did. A job pending, running or done
+    already (retried before) is left as it is: retrying is idempotent. A superseded job, or a
+    failed one whose work a pending job with its key will do, is a ``Conflict``. Published
+    after the caller's commit."""
+    if job.status in ("pending", "running", "done"):
+        return False
+    if job.status != "failed":
+        raise Conflict(
+            f"Job {job.id} is {job.status}: another job with its key does its work.",
+            code="job_not_failed",
+        )
+    pending = session.scalar(select(Job.id).where(Job.key == job.key, Job.status == "pending"))
+    if pending is not None:
+        raise Conflict(
+            f"Job {pending} is pending with the same work; it runs instead of a retry.",
+            code="job_pending_already",
+        )
+    try:
+        with session.begin_nested():
+            job.status, job.attempts, job.run_after = "pending", 0, utcnow()
+            job.locked_until = job.finished_at = None
+            session.flush()
+    except IntegrityError as exc:  # a concurrent transaction made a job with the key pending
+        raise Conflict(
+            f"Another job with the work of {job.id} became pending meanwhile.",
+            code="job_pending_already",
+        ) from exc
+    session.info.setdefault(ENQUEUED, []).append((job.id, job.run_after))
+    return True
