@@ -187,6 +187,7 @@ def runtime(engine: Engine, tmp_path: Path) -> Runtime:
         rate_limit_per_ip=TEST_RATE_LIMIT,
         rate_limit_per_key=TEST_RATE_LIMIT,
         rate_limit_failed_auth_per_ip=TEST_RATE_LIMIT,
+        readiness_cache_seconds=0,  # each /readyz a fresh probe; tests/observability sets one
     )
     return Runtime(settings=settings, engine=engine, secret_key=settings.secret_key)
 

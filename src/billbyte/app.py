@@ -39,6 +39,7 @@ from billbyte.runtime import Runtime, build_runtime
 from billbyte.taxes.endpoints import router as tax_rates_router
 from billbyte.tenancy.endpoints import billing_profile_router
 from billbyte.tenancy.endpoints import router as api_keys_router
+from billbyte.tenant_jobs.endpoints import router as jobs_router
 from billbyte.usage.endpoints import router as usage_router
 from billbyte.web import assets
 from billbyte.web.errors import page_error
@@ -85,6 +86,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         audit_router,
         api_keys_router,
         webhooks_router,
+        jobs_router,
         portal_users_router,
         portal_pages,
         console_pages,

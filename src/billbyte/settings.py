@@ -212,6 +212,20 @@ class Settings(BaseSettings):
         description="With a broker: how often the database poller looks for jobs due for "
         "longer than this without being claimed (their message was lost) and runs them.",
     )
+    jobs_per_msp_max: int = Field(
+        default=4,
+        ge=1,
+        description="At most this many jobs of one MSP run at once, over every worker: the "
+        "others' jobs find workers free even while one MSP has thousands pending. Claims "
+        "serve the MSP with the fewest running jobs first, then the one served least recently.",
+    )
+    readiness_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="GET /readyz answers from its last probe for this long, and concurrent "
+        "calls wait for one probe: a flood of this unauthenticated, unthrottled endpoint costs "
+        "one database, broker and object-store probe per period. 0: every call probes.",
+    )
 
     @field_validator("broker_url")
     @classmethod

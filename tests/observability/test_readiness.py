@@ -39,7 +39,9 @@ def _client(runtime: Runtime) -> TestClient:
 
 
 def test_not_ready_when_postgresql_is_unreachable(tmp_path: Path) -> None:
-    settings = Settings(var_dir=tmp_path / "var", secret_key="k", database_url=DEAD_PG)
+    settings = Settings(
+        var_dir=tmp_path / "var", secret_key="k", database_url=DEAD_PG, readiness_cache_seconds=0
+    )
     runtime = Runtime(settings=settings, engine=create_engine(DEAD_PG), secret_key="k")
     with _client(runtime) as client:
         response = client.get("/readyz")
@@ -56,7 +58,7 @@ def test_not_ready_when_the_sqlite_directory_is_removed(tmp_path: Path) -> None:
     var.mkdir()
     engine = make_engine(f"sqlite:///{var / 'billbyte.sqlite3'}")
     upgrade(engine)
-    settings = Settings(var_dir=var, secret_key="k")
+    settings = Settings(var_dir=var, secret_key="k", readiness_cache_seconds=0)
     runtime = Runtime(settings=settings, engine=engine, secret_key="k")
     with _client(runtime) as client:
         assert client.get("/readyz").status_code == 200

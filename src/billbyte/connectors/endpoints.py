@@ -182,6 +182,12 @@ def partner_sync(partner_account_id: str, subject: Subject, uow: Uow) -> SyncOut
 def collect_now(partner_account_id: str, subject: Subject, uow: Uow) -> dict[str, str]:
     subject.require_write()
     account = partners.get_account(uow.session, subject.msp_id, partner_account_id)
-    enqueue(uow.session, service.COLLECT, account.id, {"partner_account_id": account.id})
+    enqueue(
+        uow.session,
+        service.COLLECT,
+        account.id,
+        {"partner_account_id": account.id},
+        msp_id=account.msp_id,
+    )
     uow.commit()
     return {"partner_account_id": account.id, "status": "queued"}

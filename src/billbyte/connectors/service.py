@@ -118,7 +118,7 @@ def retry_provisioning(
     if account is None:
         raise InvalidInput(f"The MSP has no active {vendor} partner account.")
     state.state, state.partner_account_id, state.reference = "pending", account.id, None
-    follow_up.provisioning_requested(session, state.id)
+    follow_up.provisioning_requested(session, state.msp_id, state.id)
     return state
 
 
@@ -191,7 +191,7 @@ def request_action(
         before={"status": customer.status},
         after={"action_id": item.id, "reason": reason},
     )
-    enqueue(session, SERVICE_ACTION, item.id, {"action_id": item.id})
+    enqueue(session, SERVICE_ACTION, item.id, {"action_id": item.id}, msp_id=item.msp_id)
     return item
 
 
@@ -213,7 +213,7 @@ def suspension_requested(session: Session, customer: Customer) -> None:
     )
     session.add(item)
     session.flush()
-    enqueue(session, SERVICE_ACTION, item.id, {"action_id": item.id})
+    enqueue(session, SERVICE_ACTION, item.id, {"action_id": item.id}, msp_id=item.msp_id)
 
 
 def get_action(session: Session, subject: AuthSubject, action_id: str) -> ServiceAction:
@@ -322,7 +322,13 @@ def schedule_due_collections(runtime: Runtime, now: datetime | None = None) -> i
                 minutes=sync.interval_minutes
             )
             if due:
-                enqueue(uow.session, COLLECT, account.id, {"partner_account_id": account.id})
+                enqueue(
+                    uow.session,
+                    COLLECT,
+                    account.id,
+                    {"partner_account_id": account.id},
+                    msp_id=account.msp_id,
+                )
                 count += 1
         uow.commit()
     return count

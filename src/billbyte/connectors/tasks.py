@@ -130,7 +130,7 @@ def _record_provisioning(session: Session, state_id: str, result: ProvisionResul
     state.reference = result.reference
     state.message = result.message
     if result.state == "pending":
-        follow_up.provisioning_requested(session, state.id, delay=POLL_DELAY)
+        follow_up.provisioning_requested(session, state.msp_id, state.id, delay=POLL_DELAY)
     elif result.state == "active":
         state.state = "active"
         state.vendor_identifier = result.vendor_identifier
@@ -149,7 +149,7 @@ def _record_provisioning(session: Session, state_id: str, result: ProvisionResul
         # The vendor refused a repeated creation of what already exists: provisioning
         # again finds and reuses it (AWS answers EMAIL_ALREADY_EXISTS to a retry).
         state.reference = None
-        follow_up.provisioning_requested(session, state.id, delay=POLL_DELAY)
+        follow_up.provisioning_requested(session, state.msp_id, state.id, delay=POLL_DELAY)
     else:
         _set_failed(session, state, result.message or "provisioning failed")
 

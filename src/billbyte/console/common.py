@@ -29,6 +29,7 @@ PAGES = Pages(
         NavItem("/console/billing", "Billing profile"),
         NavItem("/console/billing/tax-rates", "Tax rates"),
         NavItem("/console/webhooks", "Webhooks"),
+        NavItem("/console/jobs", "Failed jobs"),
         NavItem("/console/access", "Users & keys"),
         NavItem("/console/audit", "Audit log"),
         NavItem("/console/branding", "Branding"),

@@ -13,6 +13,7 @@ from billbyte.console import (
     branding,
     customers,
     invoices,
+    jobs,
     money,
     partners,
     pricing,
@@ -24,7 +25,19 @@ from billbyte.web.signin import sign_in_routes
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in_routes(CONSOLE, PAGES, tenancy.brand_of))
-AREAS = (customers, partners, invoices, pricing, money, billing, access, webhooks, audit, branding)
+AREAS = (
+    customers,
+    partners,
+    invoices,
+    pricing,
+    money,
+    billing,
+    access,
+    webhooks,
+    jobs,
+    audit,
+    branding,
+)
 for area in AREAS:
     router.include_router(area.router)
 

@@ -200,7 +200,7 @@ def evaluate(session: Session, msp_id: str, period: str, customers: Sequence[Cus
                 )
                 customer.status = "suspension_requested"
                 # The vendors act on it in connectors' job, requested in this transaction.
-                follow_up.suspension_requested(session, customer.id)
+                follow_up.suspension_requested(session, customer.msp_id, customer.id)
     return raised
 
 

@@ -181,7 +181,7 @@ def _request_provisioning(session: Session, customer: Customer, vendors: list[st
         session.add(state)
         session.flush()
         if account is not None:
-            follow_up.provisioning_requested(session, state.id)
+            follow_up.provisioning_requested(session, state.msp_id, state.id)
 
 
 def get(session: Session, subject: AuthSubject, customer_id: str) -> Customer:

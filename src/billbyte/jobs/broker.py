@@ -1,12 +1,16 @@
 """Jobs on Dramatiq (``BILLBYTE_BROKER_URL``): the broker wakes a worker, the job table decides.
 
 A job is still a row written in the caller's transaction (``service.enqueue``: the outbox).
-Once that transaction commits, a Dramatiq message carrying only the job's id is published;
-the ``run_job`` actor claims that row with the same conditional update, lease and heartbeat
-as the poller (``service.run_job``) and runs it. So a duplicated message finds the row done
-or running and does nothing, and a lost one (a purged queue, a broker restart, a publish that
-failed) leaves a pending row that the database poller, still running at a slow interval
-(``BILLBYTE_BROKER_REDERIVE_SECONDS``), runs once it has been due that long.
+Once that transaction commits, a Dramatiq message carrying only the job's id is published.
+The message is a wake-up: the ``run_job`` actor runs due jobs as the poller does
+(``service.run_pending``: the same conditional update, lease and heartbeat, and the same
+fair order between MSPs) until none it may claim is left, so one MSP's thousand messages
+queued first do not make another MSP's two jobs wait behind them, and a job held back by
+its MSP's cap is run by whichever worker finishes that MSP's running job. A duplicated
+message finds nothing due and does nothing, and a lost one (a purged queue, a broker
+restart, a publish that failed) leaves a pending row that another message's drain or the
+database poller, still running at a slow interval (``BILLBYTE_BROKER_REDERIVE_SECONDS``),
+runs once it has been due that long.
 
 Retries and backoff stay the row's (``attempts``, ``run_after``): Dramatiq's middleware is
 off, so its Retries cannot double them and its TimeLimit cannot kill a long rating (a running
@@ -80,7 +84,7 @@ class JobBroker:
 
     def _consume(self, job_id: str) -> None:
         now = utcnow()
-        service.run_job(self.runtime, job_id, now)
+        service.run_pending(self.runtime, now, recover=False)
         # A failed attempt left the row pending until its backoff is over (or the message
         # came before the row was due): wake a worker then. A row that is done, failed,
         # running elsewhere or gone needs nothing more.

@@ -54,15 +54,16 @@ PROVISION = "provision"
 
 
 def provisioning_requested(
-    session: Session, customer_vendor_id: str, *, delay: float = 0.0
+    session: Session, msp_id: str, customer_vendor_id: str, *, delay: float = 0.0
 ) -> None:
-    """Provision (or poll the provisioning of) one customer on one vendor: the customer's
-    pending ``customer_vendors`` row. Handled by ``connectors.tasks``."""
+    """Provision (or poll the provisioning of) one customer of ``msp_id`` on one vendor: the
+    customer's pending ``customer_vendors`` row. Handled by ``connectors.tasks``."""
     enqueue(
         session,
         PROVISION,
         customer_vendor_id,
         {"customer_vendor_id": customer_vendor_id},
+        msp_id=msp_id,
         delay=delay,
     )
 
@@ -71,7 +72,7 @@ def provisioning_requested(
 SUSPENSION = "suspension"
 
 
-def suspension_requested(session: Session, customer_id: str) -> None:
+def suspension_requested(session: Session, msp_id: str, customer_id: str) -> None:
     """Credit control asks for a customer's suspension on the vendors; the customer is
     already ``suspension_requested`` in this transaction."""
-    enqueue(session, SUSPENSION, customer_id, {"customer_id": customer_id})
+    enqueue(session, SUSPENSION, customer_id, {"customer_id": customer_id}, msp_id=msp_id)

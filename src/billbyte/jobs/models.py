@@ -26,6 +26,9 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
     kind: Mapped[str] = mapped_column(String(40))
+    # The MSP the job works for (its fairness lane and its tenant in the API); None for the
+    # installation's own jobs. No foreign key: a job row is a record, not an MSP's child.
+    msp_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     key: Mapped[str] = mapped_column(String(300))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="pending")
@@ -35,3 +38,14 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class JobLane(Base):
+    """When each MSP (``lane``: its id, or ``SYSTEM_LANE`` for jobs of no MSP) last had a job
+    claimed: the claim serves the lane served least recently first, and its row is the lock
+    that keeps a lane's running count under the cap with several workers."""
+
+    __tablename__ = "job_lanes"
+
+    lane: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
