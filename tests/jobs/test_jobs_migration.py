@@ -16,7 +16,7 @@ from billbyte.runtime import Runtime
 from tests.api.factories import make_customer, make_partner
 from tests.conftest import Tenant
 
-REVISION = "0020_jobs_msp"
+REVISION = "0022_jobs_msp"
 
 
 def job_ids(runtime: Runtime) -> set[str]:

@@ -126,3 +126,15 @@ def test_a_failed_job_whose_work_is_pending_again_is_a_conflict(
     assert pending != job_id
     assert_problem(tenant.post(f"/v1/jobs/{job_id}/retry"), 409, "job_pending_already")
     assert tenant.get(f"/v1/jobs/{job_id}").json()["status"] == "failed"
+
+
+def test_an_invoice_run_requested_through_the_api_is_its_msps_job(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    # Before, the run's job was enqueued without an MSP: in no MSP's lane (no cap) and in no
+    # MSP's list.
+    run = tenant.post("/v1/invoice-runs", json={"period": "2026-10", "force": True})
+    assert run.status_code in (200, 201, 202), run.text
+    listed = tenant.get("/v1/jobs", params={"status": "pending"}).json()["data"]
+    assert [job["kind"] for job in listed] == ["invoice_run"]
+    assert other_tenant.get("/v1/jobs", params={"status": "pending"}).json()["data"] == []

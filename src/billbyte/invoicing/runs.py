@@ -95,7 +95,7 @@ def create_run(
         after={"period": period, "force": force},
     )
     if enqueue_job:
-        enqueue(session, RUN_JOB, run.id, {"run_id": run.id})
+        enqueue(session, RUN_JOB, run.id, {"run_id": run.id}, msp_id=run.msp_id)
     return run
 
 

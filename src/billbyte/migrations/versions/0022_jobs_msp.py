@@ -5,8 +5,8 @@ MSP's admin can see its own dead letters. Existing rows get it from their payloa
 (rating) or through the row the payload names (provisioning, service actions, suspensions,
 collections, invoice runs). The installation's own jobs keep NULL.
 
-Revision ID: 0020_jobs_msp
-Revises: 0019_logo_versions
+Revision ID: 0022_jobs_msp
+Revises: 0021_scale_indexes
 Create Date: 2026-12-03 16:00:00
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import billbyte.db.base
 
-revision: str = "0020_jobs_msp"
-down_revision: str | Sequence[str] | None = "0019_logo_versions"
+revision: str = "0022_jobs_msp"
+down_revision: str | Sequence[str] | None = "0021_scale_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
