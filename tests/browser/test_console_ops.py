@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from billbyte.kit.clock import utcnow
 from billbyte.runtime import Runtime
@@ -39,7 +40,16 @@ def signed_in_page(browser: Browser, base: str, email: str) -> Page:
 def shoot(page: Page, name: str, docs: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     target = SHOTS / f"{name}.png"
-    page.screenshot(path=str(target))
+    for attempt in range(3):
+        try:
+            page.screenshot(path=str(target))
+            break
+        except PlaywrightError as error:
+            # Chromium sometimes answers "Unable to capture screenshot" when both cores are
+            # busy (a compositor frame missed); the page itself was already checked above.
+            if attempt == 2 or "Unable to capture screenshot" not in str(error):
+                raise
+            page.wait_for_timeout(500)
     if docs:
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(target, DOCS / f"{name}.png")

@@ -9,11 +9,13 @@ file is also run through it.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
 import re
 import subprocess
+import tempfile
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -163,9 +165,13 @@ def run_validator(path: Path) -> tuple[int, set[str], str]:
             + ", ".join(str(t) for t in VALIDATORS)
             + "): the FOCUS rules above were still checked"
         )
-    done = subprocess.run(
-        [str(tool), str(path)], capture_output=True, text=True, timeout=300, check=False
-    )
+    # One validator at a time across the xdist workers: on a fresh machine the first call
+    # creates the tool's virtualenv, and two creating it at once broke it (pip missing).
+    with (Path(tempfile.gettempdir()) / "billbyte-focus-validator.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            [str(tool), str(path)], capture_output=True, text=True, timeout=600, check=False
+        )
     failed = set(re.findall(r"^- ([A-Za-z]+-[CD]-\d+-[A-Z]): violations=", done.stdout, re.M))
     return done.returncode, failed, done.stdout + done.stderr
 

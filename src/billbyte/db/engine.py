@@ -175,8 +175,15 @@ def read_only_engine(engine: Engine) -> Engine:
     return found
 
 
-@lru_cache(maxsize=8)
 def engine_for(url: str, pool: PoolOptions = PoolOptions()) -> Engine:
+    """The process's one engine (and pool) for ``url`` with these pool options."""
+    # why: lru_cache keys on the arguments as given, so ``engine_for(url)`` and
+    # ``engine_for(url, PoolOptions())`` would be two engines with two pools.
+    return _cached_engine(url, pool)
+
+
+@lru_cache(maxsize=8)
+def _cached_engine(url: str, pool: PoolOptions) -> Engine:
     return make_engine(url, pool)
 
 
