@@ -27,7 +27,19 @@ class Installation:
     customer_id: str
 
 
-def build(work: Path, database_url: str | None, accounts: int = 20) -> Installation:
+@dataclass(frozen=True)
+class Tenant:
+    """An MSP with its admin key and an AWS partner account, nothing else yet."""
+
+    runtime: Runtime
+    msp_id: str
+    api: TestClient
+    headers: dict[str, str]
+    partner_account_id: str
+
+
+def tenant(work: Path, database_url: str | None, payer: str = "payer") -> Tenant:
+    """A migrated database (SQLite under ``work`` unless ``database_url``) with one MSP."""
     engine = make_engine(database_url or f"sqlite:///{work / 'bench.sqlite3'}")
     upgrade(engine)
     runtime = Runtime(Settings(var_dir=work / "var", secret_key="bench"), engine, "bench")
@@ -37,8 +49,28 @@ def build(work: Path, database_url: str | None, accounts: int = 20) -> Installat
     api = TestClient(create_app(runtime))
     headers = {"Authorization": f"Bearer {key.secret}"}
     pa = api.post(
-        "/v1/partner-accounts", headers=headers, json={"vendor": "aws", "display_name": "payer"}
+        "/v1/partner-accounts", headers=headers, json={"vendor": "aws", "display_name": payer}
     ).json()["id"]
+    return Tenant(runtime, msp.id, api, headers, pa)
+
+
+def default_plan(world: Tenant) -> None:
+    """The MSP's default plan: cost + 12.5 %."""
+    plan = world.api.post(
+        "/v1/price-plans",
+        headers=world.headers,
+        json={
+            "name": "std",
+            "is_default": True,
+            "rules": [{"adjustment": "markup_percent", "value": "12.5"}],
+        },
+    )
+    assert plan.status_code == 201, plan.text
+
+
+def build(work: Path, database_url: str | None, accounts: int = 20) -> Installation:
+    world = tenant(work, database_url)
+    api, headers, pa = world.api, world.headers, world.partner_account_id
     customer = api.post(
         "/v1/customers",
         headers=headers,
@@ -50,13 +82,5 @@ def build(work: Path, database_url: str | None, accounts: int = 20) -> Installat
             headers=headers,
             json={"partner_account_id": pa, "vendor_identifier": str(100000000000 + index)},
         )
-    api.post(
-        "/v1/price-plans",
-        headers=headers,
-        json={
-            "name": "std",
-            "is_default": True,
-            "rules": [{"adjustment": "markup_percent", "value": "12.5"}],
-        },
-    )
-    return Installation(runtime, msp.id, api, headers, pa, customer)
+    default_plan(world)
+    return Installation(world.runtime, world.msp_id, api, headers, pa, customer)

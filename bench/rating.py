@@ -109,54 +109,31 @@ def main() -> None:
     args = parser.parse_args()
 
     import duckdb
-    from fastapi.testclient import TestClient
+    from bench import installation
     from sqlalchemy import insert, select, text
 
     from billbyte import tasks  # noqa: F401  (registers the job kinds rating sets off)
-    from billbyte.app import create_app
     from billbyte.auth.roles import Role
     from billbyte.auth.subject import AuthSubject
     from billbyte.charges.models import ChargeChange, ChargeLine
     from billbyte.customers.models import Customer, VendorAccount
-    from billbyte.db.engine import make_engine
-    from billbyte.db.migrate import upgrade
     from billbyte.kit.money import round_money
     from billbyte.rating import tasks as rating
-    from billbyte.runtime import Runtime
-    from billbyte.settings import Settings
-    from billbyte.tenancy import service as tenancy
     from billbyte.usage import service as usage
 
     total_lines = args.customers * args.lines
     with tempfile.TemporaryDirectory(prefix="bb-rating-") as tmp:
         work = Path(tmp)
-        engine = make_engine(args.database_url or f"sqlite:///{work / 'bench.sqlite3'}")
-        upgrade(engine)
-        runtime = Runtime(Settings(var_dir=work / "var", secret_key="bench"), engine, "bench")
-        with runtime.uow() as uow:
-            msp, key = tenancy.create_msp(uow.session, "bench")
-            uow.commit()
-        api = TestClient(create_app(runtime))
-        headers = {"Authorization": f"Bearer {key.secret}"}
-        pa = api.post(
-            "/v1/partner-accounts", headers=headers, json={"vendor": "aws", "display_name": "p"}
-        ).json()["id"]
-        plan = api.post(
-            "/v1/price-plans",
-            headers=headers,
-            json={
-                "name": "std",
-                "is_default": True,
-                "rules": [{"adjustment": "markup_percent", "value": "12.5"}],
-            },
-        )
-        assert plan.status_code == 201, plan.text
+        world = installation.tenant(work, args.database_url, payer="p")
+        installation.default_plan(world)
+        runtime, engine, pa = world.runtime, world.runtime.engine, world.partner_account_id
+        msp_id = world.msp_id
         ids = [f"cus_R{index:08d}" for index in range(args.customers)]
         with runtime.uow() as uow:
             uow.session.execute(
                 insert(Customer),
                 [
-                    {"id": cid, "msp_id": msp.id, "external_id": cid, "name": cid}
+                    {"id": cid, "msp_id": msp_id, "external_id": cid, "name": cid}
                     | {"currency": "USD", "vendors": ["aws"], "metadata_": {}}
                     for cid in ids
                 ],
@@ -164,7 +141,7 @@ def main() -> None:
             uow.session.execute(
                 insert(VendorAccount),
                 [
-                    {"msp_id": msp.id, "customer_id": cid, "partner_account_id": pa}
+                    {"msp_id": msp_id, "customer_id": cid, "partner_account_id": pa}
                     | {"vendor_identifier": _account(i), "kind": "aws_account"}
                     for i, cid in enumerate(ids)
                 ],
@@ -181,7 +158,7 @@ def main() -> None:
             expected_units += _write_usage(path, first, count, args.lines, CHUNK)
             files.append(path)
         generate_seconds = time.perf_counter() - started
-        subject = AuthSubject(msp_id=msp.id, actor="bench", role=Role.ADMIN)
+        subject = AuthSubject(msp_id=msp_id, actor="bench", role=Role.ADMIN)
         started = time.perf_counter()
         for path in files:
             usage.import_files(runtime, subject, pa, [(path, path.name)])
@@ -190,7 +167,7 @@ def main() -> None:
         # The rating job the imports queued is left pending: the rating timed here is the
         # period's first, which writes every line (COPY on PostgreSQL) and its change.
         started = time.perf_counter()
-        results = rating.rate_all(runtime, msp.id, PERIOD)
+        results = rating.rate_all(runtime, msp_id, PERIOD)
         rating_seconds = time.perf_counter() - started
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         assert not any(r.errors for r in results), [r.errors for r in results]
@@ -198,7 +175,7 @@ def main() -> None:
         with runtime.uow(read_only=True) as uow:
             stored = uow.session.execute(
                 select(ChargeLine.customer_id, ChargeLine.sell_local).where(
-                    ChargeLine.msp_id == msp.id, ChargeLine.period == PERIOD
+                    ChargeLine.msp_id == msp_id, ChargeLine.period == PERIOD
                 )
             ).all()
             changes = len(uow.session.scalars(select(ChargeChange.seq)).all())
