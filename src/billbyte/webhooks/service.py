@@ -84,22 +84,23 @@ def emit(
         raise ValueError(f"unknown webhook event type {event_type!r}")
     now = now or utcnow()
     event_id = new_id("evt")
-    payload = {
-        "id": event_id,
-        "type": event_type,
-        "created_at": iso(now),
-        "msp_id": msp_id,
-        "data": data,
-    }
-    event = WebhookEvent(
-        id=event_id, msp_id=msp_id, type=event_type, body=encode_payload(payload), created_at=now
-    )
+    body = _event_body(event_id, event_type, now, msp_id, data)
+    event = WebhookEvent(id=event_id, msp_id=msp_id, type=event_type, body=body, created_at=now)
     session.add(event)
     for endpoint in _enabled_endpoints(session, msp_id):
         if endpoint.accepts(event_type):
             session.add(_pending(event, endpoint.id, now, replay=False))
     session.flush()
     return event
+
+
+def _event_body(
+    event_id: str, event_type: str, now: datetime, msp_id: str, data: dict[str, Any]
+) -> str:
+    """The signed envelope every event is sent as (see docs/webhooks.md)."""
+    return encode_payload(
+        {"id": event_id, "type": event_type, "created_at": iso(now), "msp_id": msp_id, "data": data}
+    )
 
 
 def emit_many(
@@ -117,21 +118,12 @@ def emit_many(
     if not datas:
         return
     now = now or utcnow()
-    created = iso(now)
     events = [
         {
             "id": event_id,
             "msp_id": msp_id,
             "type": event_type,
-            "body": encode_payload(
-                {
-                    "id": event_id,
-                    "type": event_type,
-                    "created_at": created,
-                    "msp_id": msp_id,
-                    "data": data,
-                }
-            ),
+            "body": _event_body(event_id, event_type, now, msp_id, data),
             "created_at": now,
         }
         for event_id, data in zip(new_ids("evt", len(datas)), datas, strict=True)
